@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Kernels are single-threaded and the machine has about one core of capacity:
+    // two forks keep the suite's wall time down without starving the tests that spawn workers.
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+})

@@ -1,0 +1,2 @@
+// placeholder, filled in by the mlp kernel work
+export const _mlp_ready: i32 = 0;
