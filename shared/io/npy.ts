@@ -36,13 +36,10 @@ const itemSize: Record<NpyDtype, number> = { '<f4': 4, '<f8': 8, '<i4': 4, '<i8'
 // encoding
 // -------------------------------------------------------------------------------------
 
-/** Serializes `data` with `shape` as a version 1.0 `.npy` file. */
-export const encodeNpy = (shape: readonly number[], data: NpyData): Uint8Array => {
-  const count = shape.reduce((a, b) => a * b, 1)
-  if (count !== data.length)
-    throw new RangeError(`npy: shape [${shape.join(', ')}] holds ${count} items, the data has ${data.length}`)
+/** The header (magic, version 1.0, padded dict) of an array of `dtype` with `shape`. */
+export const npyHeader = (dtype: NpyDtype, shape: readonly number[]): Uint8Array => {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`
-  let header = `{'descr': '${dtypeOf(data)}', 'fortran_order': False, 'shape': ${shapeText}, }`
+  let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`
   // Pad with spaces so that magic + version + length + header + '\n' is a multiple of 64.
   const unpadded = MAGIC.length + 2 + 2 + header.length + 1
   header += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n'
@@ -54,6 +51,15 @@ export const encodeNpy = (shape: readonly number[], data: NpyData): Uint8Array =
   head[8] = header.length & 0xff
   head[9] = header.length >> 8
   for (let i = 0; i < header.length; i++) head[10 + i] = header.charCodeAt(i)
+  return head
+}
+
+/** Serializes `data` with `shape` as a version 1.0 `.npy` file. */
+export const encodeNpy = (shape: readonly number[], data: NpyData): Uint8Array => {
+  const count = shape.reduce((a, b) => a * b, 1)
+  if (count !== data.length)
+    throw new RangeError(`npy: shape [${shape.join(', ')}] holds ${count} items, the data has ${data.length}`)
+  const head = npyHeader(dtypeOf(data), shape)
   const body = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   const out = new Uint8Array(head.length + body.length)
   out.set(head, 0)
