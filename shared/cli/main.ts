@@ -1,22 +1,104 @@
 /**
  * The `bayesamp` command line. Commands are declared here, grouped by `// <command>` comments;
- * heavy modules load lazily inside each action.
+ * heavy modules load lazily inside each action. Errors end as one red line and exit code 1.
  */
 import cac from 'cac'
 import colors from 'picocolors'
+import { createLogger, type LogLevel } from './logger.ts'
+import { integer, intList, pointCount, solver } from './options.ts'
 
 const cli = cac('bayesamp')
+
+const logOf = (o: { logLevel?: string }) => createLogger((o.logLevel ?? 'info') as LogLevel)
+
+const variantOf = (v: unknown): 'auto' | 'simd' | 'relaxed' => {
+  const s = String(v ?? 'auto')
+  if (s !== 'auto' && s !== 'simd' && s !== 'relaxed') throw new RangeError(`--core: expected auto, simd or relaxed, got '${s}'`)
+  return s
+}
+
+cli.option('--logLevel <level>', 'silent | error | warn | info', { default: 'info' })
+
+// vfield
+cli
+  .command('vfield', 'Evaluate a vector field at given points (prints JSON)')
+  .option('--model <file>', 'ONNX vector field')
+  .option('--input <file>', 'JSON array of {"t": number, "x": number[]}')
+  .action(async (o: { model?: string; input?: string; logLevel?: string }) => {
+    if (o.model === undefined) throw new RangeError('--model: required')
+    if (o.input === undefined) throw new RangeError('--input: required')
+    const { vfield } = await import('./commands/vfield.ts')
+    const v = await vfield(o.model, o.input, logOf(o))
+    console.log(JSON.stringify(v.map((x) => ({ v: x }))))
+  })
+
+// generate
+cli
+  .command('generate', 'Generate from a vector field and count the points in Gamma-ring quantile grids')
+  .option('--model <file>', 'ONNX vector field')
+  .option('--seed <s>', 'seed of the latent draws', { default: 0 })
+  .option('--stream <k>', 'latent stream', { default: 0 })
+  .option('--grids <list>', 'grid sides n of the n×n quantile grids', { default: '2,5,10,20' })
+  .option('--points <N>', 'a fixed number of points, counted by every grid')
+  .option('--points-per-bin <K>', 'grid n counts the first K·n² points (default 1000)')
+  .option('--solver <name>', 'euler | midpoint | rk4 | dopri5', { default: 'rk4' })
+  .option('--steps <n>', 'steps of a fixed-step solver', { default: 16 })
+  .option('--rtol <r>', 'dopri5 relative tolerance (default 1e-5)')
+  .option('--atol <a>', 'dopri5 absolute tolerance (default 1e-6)')
+  .option('--workers <W>', 'worker threads (default: one per core; 0 = this thread)')
+  .option('--chunk-size <n>', 'points per unit of work', { default: 4096 })
+  .option('--core <variant>', 'auto | simd | relaxed', { default: 'auto' })
+  .option('--out <file>', 'counts .npy (a sidecar .json is written beside it)')
+  .option('--points-out <file>', 'also write the generated points as a [N, 2] float32 .npy')
+  .option('--force', 'recompute even when the outputs exist for this model and plan')
+  .action(async (o: Record<string, unknown>) => {
+    if (o.model === undefined) throw new RangeError('--model: required')
+    if (o.out === undefined) throw new RangeError('--out: required')
+    const { generate } = await import('./commands/generate.ts')
+    await generate(
+      {
+        model: String(o.model),
+        out: String(o.out),
+        seed: integer('seed', o.seed),
+        stream: integer('stream', o.stream),
+        grids: intList('grids', o.grids),
+        count: pointCount({ points: o.points, pointsPerBin: o.pointsPerBin }),
+        solver: solver(o),
+        workers: o.workers === undefined ? undefined : integer('workers', o.workers),
+        chunkSize: integer('chunk-size', o.chunkSize, 1),
+        variant: variantOf(o.core),
+        pointsOut: o.pointsOut === undefined ? undefined : String(o.pointsOut),
+        force: o.force === true,
+      },
+      logOf(o),
+    )
+  })
+
+// demo
+cli
+  .command('demo', 'Quick demonstration: generate from the example model and compare with the truth')
+  .option('--out <dir>', 'where to write the counts', { default: 'runs/demo' })
+  .option('--workers <W>', 'worker threads (default: one per core)')
+  .action(async (o: { out: string; workers?: unknown; logLevel?: string }) => {
+    const { demo } = await import('./commands/demo.ts')
+    await demo({ out: o.out, workers: o.workers === undefined ? undefined : integer('workers', o.workers) }, logOf(o))
+  })
 
 cli.help()
 cli.version('0.1.0')
 
 try {
   cli.parse(process.argv, { run: false })
-  if (cli.matchedCommand === undefined && cli.args.length > 0) {
-    console.error(colors.red(`unknown command '${cli.args[0]}'`))
-    process.exit(1)
+  if (cli.matchedCommand === undefined) {
+    if (cli.args.length > 0) throw new Error(`unknown command '${cli.args[0]}' (bayesamp --help lists the commands)`)
+    if (!cli.options.help && !cli.options.version) cli.outputHelp()
+  } else {
+    const unknown = Object.keys(cli.options).filter(
+      (k) => k !== '--' && !cli.matchedCommand!.options.concat(cli.globalCommand.options).some((opt) => opt.names.includes(k)),
+    )
+    if (unknown.length > 0) throw new Error(`unknown option --${unknown[0]} for '${cli.matchedCommand.name}'`)
+    await cli.runMatchedCommand()
   }
-  await cli.runMatchedCommand()
 } catch (e) {
   console.error(colors.red(`error: ${e instanceof Error ? e.message : String(e)}`))
   process.exit(1)

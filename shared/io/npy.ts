@@ -129,3 +129,16 @@ export const decodeNpy = (bytes: Uint8Array, what = 'array'): NpyArray => {
 /** The data as plain numbers (int64 converted; exact below 2⁵³). */
 export const npyNumbers = (a: NpyArray): Float64Array =>
   a.data instanceof BigInt64Array ? Float64Array.from(a.data, (v) => Number(v)) : Float64Array.from(a.data)
+
+/** Reads and decodes a `.npy` file; errors name the file. */
+export const readNpy = async (path: string): Promise<NpyArray> => {
+  const { readFile } = await import('node:fs/promises')
+  let bytes: Uint8Array
+  try {
+    bytes = new Uint8Array(await readFile(path))
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new Error(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read: ${String(e)}`)
+  }
+  return decodeNpy(bytes, path)
+}
