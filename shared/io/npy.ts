@@ -112,7 +112,8 @@ export const decodeNpy = (bytes: Uint8Array, what = 'array'): NpyArray => {
   if (offset + byteLength !== bytes.length)
     fail(`shape (${shape.join(', ')}) of ${dtype} needs ${byteLength} data bytes, the file has ${bytes.length - offset}`)
   // Copy into an aligned buffer: typed arrays need offsets that are multiples of their item size.
-  const buf = bytes.slice(offset, offset + byteLength).buffer
+  // (Uint8Array's own slice: a Node Buffer's slice would share the pool's memory instead.)
+  const buf = Uint8Array.prototype.slice.call(bytes, offset, offset + byteLength).buffer
   const data: NpyData =
     dtype === '<f4'
       ? new Float32Array(buf)
