@@ -103,7 +103,7 @@ export const coverage = (seeds: readonly SeedCounts[], levels: Float64Array = no
 
 /** The marginal coverages of eq. 5.6 for an n × n grid, from `coverage`'s ĉ_j. */
 export const marginalCoverage = (cov: Coverage, n: number): MarginalCoverage => {
-  if (n * n !== cov.bins) throw new RangeError(`marginalCoverage: ${cov.bins} bins is not an ${n} × ${n} grid`)
+  if (n * n !== cov.bins) throw new RangeError(`marginalCoverage: ${cov.bins} bins is not a ${n} × ${n} grid`)
   const { levels, empirical, bins } = cov
   const L = levels.length
   const radial = new Float64Array(L * n)
