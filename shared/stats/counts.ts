@@ -128,7 +128,8 @@ const readShard = async (base: string): Promise<Shard | string> => {
   if (problem !== undefined) return problem
   let counts: Float64Array
   try {
-    counts = npyNumbers(decodeNpy(await readFile(base + '.npy'), 'counts'))
+    // a plain Uint8Array copy: decodeNpy's slice() would share a pooled Buffer's memory
+    counts = npyNumbers(decodeNpy(new Uint8Array(await readFile(base + '.npy')), 'counts'))
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'sidecar present but .npy missing' : (e as Error).message
   }
