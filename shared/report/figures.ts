@@ -29,7 +29,7 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json'
 const CONFIG = {
   font: 'DejaVu Sans',
   axis: { labelFontSize: 12, titleFontSize: 13, grid: true },
-  legend: { labelFontSize: 12, titleFontSize: 13 },
+  legend: { labelFontSize: 12, titleFontSize: 13, labelLimit: 320, titleLimit: 320, symbolStrokeWidth: 2 },
   header: { labelFontSize: 13, titleFontSize: 13 },
   title: { fontSize: 15 },
   view: { stroke: '#888' },
@@ -144,7 +144,7 @@ export const ringFigure = (opts: { n?: number; points?: Float64Array; count?: nu
  * Figures 2 and 3: mean empirical coverage c̄ against nominal coverage c, one curve per
  * hyperparameter of `method`, one panel per grid size, with the diagonal.
  */
-export const coverageFigure = (groups: readonly GroupReport[], method: string): Figure => {
+export const coverageFigure = (groups: readonly GroupReport[], method: string, figureNumber = 2): Figure => {
   const rows: Row[] = []
   for (const g of groups.filter((x) => x.method === method))
     for (const r of g.grids)
@@ -153,12 +153,13 @@ export const coverageFigure = (groups: readonly GroupReport[], method: string): 
       )
   const order = [...new Set(rows.map((r) => r.n as number))].sort((a, b) => a - b).map((n) => `${n} × ${n}`)
   return figure(
-    `fig-coverage-${method}`,
+    `fig${figureNumber}-coverage-${method}`,
     `Mean empirical coverage c̄ over all quantiles against the nominal coverage c for ${method}, one curve per hyperparameter setting, one panel per grid; the diagonal is perfect calibration (below: overconfident, above: underconfident).`,
     { coverage: rows },
     {
       data: { name: 'coverage' },
-      facet: { column: { field: 'grid', type: 'ordinal', sort: order, title: 'quantile grid' } },
+      facet: { field: 'grid', type: 'ordinal', sort: order, title: 'quantile grid' },
+      columns: 4,
       spec: {
         width: 220,
         height: 220,
@@ -221,7 +222,7 @@ export const madFigure = (groups: readonly GroupReport[]): Figure => {
             x: { field: 'bins', type: 'quantitative', scale: { type: 'log' }, title: 'number of quantiles n_Q' },
             y: { field: 'value', type: 'quantitative', title: 'mean absolute deviation' },
             color: { field: 'group', type: 'nominal' },
-            strokeDash: { field: 'measure', type: 'nominal', title: 'average' },
+            strokeDash: { field: 'measure', type: 'nominal', title: 'average', legend: { symbolType: 'stroke' } },
           },
         },
         {
@@ -268,7 +269,8 @@ export const amplificationFigure = (groups: readonly GroupReport[]): Figure => {
       for (let k = 0; k <= 20; k++) {
         const x = Math.exp(lo + ((hi - lo) * k) / 20)
         const y = g.fit.aPrime * x ** g.fit.b
-        fit.push({ group: g.group, bins: x, total: y, perBin: y / x })
+        // mean t̂ per bin = (Σ t̂ / N)·N / n_bins
+        fit.push({ group: g.group, bins: x, total: y, perBin: (y * g.trainingSize) / x })
       }
     }
   }
@@ -353,7 +355,13 @@ export const jsFigure = (groups: readonly GroupReport[]): Figure => {
             x: { field: 'bins', type: 'quantitative' },
             y: { field: 'mean', type: 'quantitative' },
             color: { field: 'group', type: 'nominal' },
-            strokeDash: { field: 'kind', type: 'nominal', title: 'compared with the truth', sort: ['mean prediction'] },
+            strokeDash: {
+              field: 'kind',
+              type: 'nominal',
+              title: 'compared with the truth',
+              sort: ['mean prediction'],
+              legend: { symbolType: 'stroke' },
+            },
           },
         },
       ],
@@ -370,7 +378,7 @@ export const reportFigures = (data: ReportData, ring: { n?: number; points?: Flo
   const methods = [...new Set(data.groups.map((g) => g.method))]
   return [
     ringFigure(ring),
-    ...methods.map((m) => coverageFigure(data.groups, m)),
+    ...methods.map((m, k) => coverageFigure(data.groups, m, 2 + k)),
     madFigure(data.groups),
     amplificationFigure(data.groups),
     jsFigure(data.groups),
