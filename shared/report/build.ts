@@ -38,7 +38,7 @@ const toJson = (x: unknown): string =>
 
 export interface BuildOptions {
   /** Figure 1: grid size (default 5) and optional points to draw instead of exact truth draws. */
-  readonly ring?: { readonly n?: number; readonly points?: Float64Array }
+  readonly ring?: { readonly n?: number; readonly points?: Float64Array; readonly count?: number }
   /** PNG scale relative to the SVG (default 2). */
   readonly pngScale?: number
 }

@@ -32,6 +32,8 @@ export interface ReportCommand {
   readonly fitLast?: number
   /** Grid of figure 1 (default 5). */
   readonly ringGrid?: number
+  /** Truth points drawn for figure 1 (default 3000). */
+  readonly ringPoints?: number
   readonly expect?: CountsExpectation
 }
 
@@ -90,7 +92,7 @@ export const reportCommand = async (cmd: ReportCommand, log: ReportLog): Promise
   if (counts.missing.length > 0) log.warn(`report: ${counts.missing.length} count key(s) missing; building a partial report`)
   if (counts.groups.length === 0) throw new Error(`report: ${cmd.run}: no usable counts in any group`)
   const options = { levels: cmd.levels, estimator: cmd.estimator, fitLast: cmd.fitLast }
-  const ring = { n: cmd.ringGrid }
+  const ring = { n: cmd.ringGrid, count: cmd.ringPoints }
   const written: string[] = []
 
   for (const g of counts.groups) {

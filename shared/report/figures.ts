@@ -374,7 +374,7 @@ export const jsFigure = (groups: readonly GroupReport[]): Figure => {
 // -------------------------------------------------------------------------------------
 
 /** Every figure of a report: 1, one coverage figure per method (2, 3), 4, 5, 6. */
-export const reportFigures = (data: ReportData, ring: { n?: number; points?: Float64Array } = {}): Figure[] => {
+export const reportFigures = (data: ReportData, ring: { n?: number; points?: Float64Array; count?: number } = {}): Figure[] => {
   const methods = [...new Set(data.groups.map((g) => g.method))]
   return [
     ringFigure(ring),
