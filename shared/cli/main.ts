@@ -84,6 +84,33 @@ cli
     await demo({ out: o.out, workers: o.workers === undefined ? undefined : integer('workers', o.workers) }, logOf(o))
   })
 
+// report
+cli
+  .command('report <run>', 'Rebuild the figures and reports of a run from its stored counts')
+  .option('--allow-partial', 'report from the counts that exist, and say so at the top of the report')
+  .option('--training-size <N>', 'training set size N (default: from the run config)')
+  .option('--levels <n>', 'number of nominal coverage levels in [0, 1]', { default: 50 })
+  .option('--estimator <name>', 'amplification estimator: cv (mean²/variance, eq. 6.1) | variance', { default: 'cv' })
+  .option('--fit-last <n>', 'power-law fit over the last n grids', { default: 8 })
+  .action(async (run: string, o: Record<string, unknown>) => {
+    const estimator = String(o.estimator)
+    if (estimator !== 'cv' && estimator !== 'variance') throw new RangeError(`--estimator: expected cv or variance, got '${estimator}'`)
+    const { reportCommand } = await import('../report/command.ts')
+    const r = await reportCommand(
+      {
+        run,
+        allowPartial: o.allowPartial === true,
+        trainingSize: o.trainingSize === undefined ? undefined : integer('training-size', o.trainingSize, 1),
+        levels: integer('levels', o.levels, 2),
+        estimator,
+        fitLast: integer('fit-last', o.fitLast, 2),
+      },
+      logOf(o),
+    )
+    const page = r.written.find((f) => f.endsWith('report.html'))
+    if (page !== undefined) console.log(`report: ${page}`)
+  })
+
 cli.help()
 cli.version('0.1.0')
 
