@@ -181,7 +181,9 @@ describe('binning', () => {
     expect(() => new Binner(c, [])).toThrow(/at least one grid/)
     expect(() => new Binner(c, [ok, grid(0, [])])).toThrow(/grid 1: n must be/)
     expect(() => new Binner(c, [ok, { ...ok, n: 2.5 }])).toThrow(/grid 1: n must be/)
-    expect(() => new Binner(c, [ok, grid(3, [1])])).toThrow(/grid 1 \(n = 3\): radialEdges must have n − 1 = 2 entries, got 1/)
+    expect(() => new Binner(c, [ok, grid(3, [1])])).toThrow(
+      /grid 1 \(n = 3\): radialEdges must have n − 1 = 2 entries, got 1/,
+    )
     expect(() => new Binner(c, [grid(3, [2, 1])])).toThrow(/grid 0 .*increase strictly.*edge 1/)
     expect(() => new Binner(c, [grid(3, [1, 1])])).toThrow(/increase strictly/)
     expect(() => new Binner(c, [grid(3, [1, Infinity])])).toThrow(/grid 0 .*edge 1 is not finite/)

@@ -36,8 +36,8 @@ describe('gamma-ring', () => {
   // -------------------------------------------------------------------------------------
 
   it('gammaCdf equals the numerical integral of gammaPdf', () => {
-    // Simpson with m intervals, h = u/m: error ≤ u·h⁴·max|f⁽⁴⁾|/180, where f⁽⁴⁾(u) = 4(16u − 32)e^{−2u}
-    // has |f⁽⁴⁾| ≤ 128; plus 1e-15 for rounding
+    // Simpson with m intervals, h = u/m: error ≤ u·h⁴·max|f⁽⁴⁾|/180, where
+    // f⁽⁴⁾(u) = 4(16u − 32)e^{−2u} has |f⁽⁴⁾| ≤ 128; plus 1e-15 for rounding
     const m = 4000
     for (const u of [0.01, 0.1, 0.5, 1, 2, 4, 8]) {
       const bound = (u * (u / m) ** 4 * 128) / 180 + 1e-15
@@ -82,7 +82,8 @@ describe('gamma-ring', () => {
   it('gammaQuantileUpper inverts gammaSurvival deep in the tail', () => {
     // for u ≥ 1, q = 1 − F ≤ 0.41 is represented to relative ε and u = Q(q) has condition
     // |d ln u / d ln q| = (1 + z)/(z·z) ≤ 0.75, so a few ulp are attainable: allow 1e-14
-    for (let u = 1; u < 350; u *= 1.1) expect(Math.abs(gammaQuantileUpper(gammaSurvival(u)) / u - 1)).toBeLessThan(1e-14)
+    for (let u = 1; u < 350; u *= 1.1)
+      expect(Math.abs(gammaQuantileUpper(gammaSurvival(u)) / u - 1)).toBeLessThan(1e-14)
   })
 
   it('gammaQuantile special values', () => {
@@ -164,7 +165,8 @@ describe('gamma-ring', () => {
     let total = 0
     for (let bin = 0; bin < 16; bin++) total += gridBinMass(4, e, bin)
     expect(total).toBeCloseTo(1, 14)
-    // ∫_{4.5}^{5} ∫_{0}^{π/3} p(r cos φ, r sin φ) r dφ dr by Simpson in r (φ-integral is exact: p is isotropic)
+    // ∫_{4.5}^{5} ∫_{0}^{π/3} p(r cos φ, r sin φ) r dφ dr by Simpson in r (the φ-integral is exact:
+    // p is isotropic)
     const radial = simpson((r) => ringDensity(r, 0) * r * (Math.PI / 3), 4.5, 5, 200)
     expect(polarBinMass(4.5, 5, 0, Math.PI / 3)).toBeCloseTo(radial, 12)
   })
@@ -175,7 +177,8 @@ describe('gamma-ring', () => {
 
   const N = 100_000
   const sample = sampleRing(c, 11, N)
-  const radius = (p: Float32Array) => Float64Array.from({ length: p.length / 2 }, (_, i) => Math.hypot(p[2 * i], p[2 * i + 1]))
+  const radius = (p: Float32Array) =>
+    Float64Array.from({ length: p.length / 2 }, (_, i) => Math.hypot(p[2 * i], p[2 * i + 1]))
 
   it('sampleRing is a pure function of (seed, N), prefixes agree, seeds differ', () => {
     // element-wise comparison: toEqual on 2·10^5 floats is slow

@@ -97,7 +97,8 @@ describe('rng', () => {
     const d = 5
     const z = normals(c, s, start, n, d)
     for (let i = 0; i < n; i++)
-      for (let j = 0; j < d; j++) expect(ulpsF32(z[i * d + j], normal(s.seed, s.stream, start + i, j))).toBeLessThanOrEqual(1)
+      for (let j = 0; j < d; j++)
+        expect(ulpsF32(z[i * d + j], normal(s.seed, s.stream, start + i, j))).toBeLessThanOrEqual(1)
   })
 
   it('normals are the Box–Muller transform of the uniforms of the same coordinates', () => {

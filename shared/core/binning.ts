@@ -46,12 +46,15 @@ export const checkGrid = (g: GridSpec, b: number): void => {
   if (!(g.radialEdges instanceof Float64Array))
     throw new RangeError(`${name} (n = ${g.n}): radialEdges must be a Float64Array`)
   if (g.radialEdges.length !== g.n - 1)
-    throw new RangeError(`${name} (n = ${g.n}): radialEdges must have n − 1 = ${g.n - 1} entries, got ${g.radialEdges.length}`)
+    throw new RangeError(
+      `${name} (n = ${g.n}): radialEdges must have n − 1 = ${g.n - 1} entries, got ${g.radialEdges.length}`,
+    )
   g.radialEdges.forEach((e, k) => {
     if (!Number.isFinite(e)) throw new RangeError(`${name} (n = ${g.n}): radial edge ${k} is not finite (${e})`)
     if (k > 0 && !(e > g.radialEdges[k - 1]))
       throw new RangeError(
-        `${name} (n = ${g.n}): radial edges must increase strictly, but edge ${k} (${e}) ≤ edge ${k - 1} (${g.radialEdges[k - 1]})`,
+        `${name} (n = ${g.n}): radial edges must increase strictly, ` +
+          `but edge ${k} (${e}) ≤ edge ${k - 1} (${g.radialEdges[k - 1]})`,
       )
   })
   if (!Number.isInteger(g.limit) || g.limit < 0 || g.limit > 2 ** 53)
@@ -103,14 +106,18 @@ export class Binner {
     if (!Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1)
       throw new RangeError(`Binner: point count must be an integer in [0, 2^31), got ${n}`)
     if (!Number.isInteger(globalStart) || globalStart < 0 || globalStart > 2 ** 53 - n)
-      throw new RangeError(`Binner: globalStart must be a non-negative integer with globalStart + n ≤ 2^53, got ${globalStart}`)
+      throw new RangeError(
+        `Binner: globalStart must be a non-negative integer with globalStart + n ≤ 2^53, got ${globalStart}`,
+      )
     if (n === 0) return
-    this.core.fn<Accumulate>('binPolarAccumulate')(statePtr, statePtr + 4 * n, n, globalStart, this.grids.length, this.table)
+    const kernel = this.core.fn<Accumulate>('binPolarAccumulate')
+    kernel(statePtr, statePtr + 4 * n, n, globalStart, this.grids.length, this.table)
   }
 
   /** Bins row-major `[n, 2]` points whose global indices start at `globalStart`. */
   accumulate(points: Float32Array, globalStart: number): void {
-    if (points.length % 2 !== 0) throw new RangeError(`Binner: points must be row-major [n, 2], got length ${points.length}`)
+    if (points.length % 2 !== 0)
+      throw new RangeError(`Binner: points must be row-major [n, 2], got length ${points.length}`)
     const n = points.length / 2
     const c = this.core
     for (let from = 0; from < n; from += CHUNK) {

@@ -38,7 +38,9 @@ export const checkRange = (s: Stream, start: number, n: number, d: number): void
     throw new RangeError(`rng: point count n must be an integer in [0, 2^31), got ${n}`)
   // start > 2^53 − n rather than start + n > 2^53: the sum may round down to 2^53
   if (!Number.isInteger(start) || start < 0 || start > MAX_INDEX - n)
-    throw new RangeError(`rng: start must be an integer with 0 ≤ start and start + n ≤ 2^53, got start ${start}, n ${n}`)
+    throw new RangeError(
+      `rng: start must be an integer with 0 ≤ start and start + n ≤ 2^53, got start ${start}, n ${n}`,
+    )
   if (!Number.isInteger(d) || d < 1 || d > 2 ** 20)
     throw new RangeError(`rng: dimension d must be an integer in [1, 2^20], got ${d}`)
 }
