@@ -1,2 +1,188 @@
-// placeholder, filled in by the rng kernel work
-export const _rng_ready: i32 = 0;
+// Counter-based random numbers: Philox4x32-10 and the uniforms and standard normals derived from it.
+//
+// Reference: J. K. Salmon, M. A. Moraes, R. O. Dror, D. E. Shaw, "Parallel random numbers: as easy
+// as 1, 2, 3", SC11 (2011), https://doi.org/10.1145/2063384.2063405; constants and round function as
+// in Random123's philox.h.
+//
+// ## Mapping (every value is a pure function of (seed, stream, i, dimension))
+//
+//   key     = (k0, k1)         = (seed, stream)                 both u32
+//   counter = (c0, c1, c2, c3) = (i mod 2^32, ⌊i / 2^32⌋, j, 0)  i: point index < 2^53, j: block
+//   block j of point i serves dimensions 2j and 2j+1:
+//     (x0, x1, x2, x3) := Philox4x32-10(counter, key)
+//     a := x0·2^20 + ⌊x1 / 2^12⌋,  b := x2·2^20 + ⌊x3 / 2^12⌋        (52-bit integers)
+//     uniform f64, dimension 2j   : U = (a + ½)·2^-52  ∈ [2^-53, 1 − 2^-53]  (exact, open (0,1))
+//     uniform f64, dimension 2j+1 : V = (b + ½)·2^-52
+//     uniform f32, dimension 2j   : (⌊x0 / 2^9⌋ + ½)·2^-23 ∈ [2^-24, 1 − 2^-24] (U's top 23 bits)
+//     uniform f32, dimension 2j+1 : (⌊x2 / 2^9⌋ + ½)·2^-23
+//     normal, dimension 2j        : ρ·cos(2πV),  ρ = sqrt(−2 ln U)  (Box–Muller, f64, then f32)
+//     normal, dimension 2j+1      : ρ·sin(2πV)
+//   For odd d the second half of the last block is unused.
+//
+// Because nothing depends on the range requested, generating points [0, N) in one call equals
+// [0, a) then [a, N), in any process. Integer arithmetic and AS std's (musl) transcendentals are
+// deterministic, so the SIMD and relaxed-SIMD builds agree bit for bit. |normal| ≤ sqrt(106 ln 2) ≈
+// 8.57 since U ≥ 2^-53.
+//
+// Kernels write structure-of-arrays output: value (point start+i, dimension j) at out[j·n + i].
+// They never allocate and never throw; the host validates seed, stream, start, n and d.
+
+// -------------------------------------------------------------------------------------
+// constants
+// -------------------------------------------------------------------------------------
+
+const PHILOX_M0: u64 = 0xd2511f53; // round multiplier for c0
+const PHILOX_M1: u64 = 0xcd9e8d57; // round multiplier for c2
+const PHILOX_W0: u32 = 0x9e3779b9; // key bump, golden ratio
+const PHILOX_W1: u32 = 0xbb67ae85; // key bump, sqrt(3) − 1
+
+const Ox1p_52: f64 = reinterpret<f64>(0x3cb0000000000000); // 2^-52
+const Ox1p_23: f32 = reinterpret<f32>(0x34000000); // 2^-23
+const TWO_PI: f64 = reinterpret<f64>(0x401921fb54442d18); // 6.283185307179586
+
+// -------------------------------------------------------------------------------------
+// Philox4x32-10
+// -------------------------------------------------------------------------------------
+
+// The block of the last `philoxBlock` call; read by the kernels through these globals.
+let x0: u32 = 0;
+let x1: u32 = 0;
+let x2: u32 = 0;
+let x3: u32 = 0;
+
+// Ten rounds of Philox4x32 on (c0, c1, c2, c3) under key (k0, k1); result in x0…x3.
+// One round: (hi0, lo0) := M0·c0, (hi1, lo1) := M1·c2 (64-bit products),
+//   c := (hi1 ⊕ c1 ⊕ k0, lo1, hi0 ⊕ c3 ⊕ k1, lo0); then k := k + (W0, W1) (mod 2^32).
+// @ts-ignore: decorator
+@inline
+function philoxBlock(c0: u32, c1: u32, c2: u32, c3: u32, k0: u32, k1: u32): void {
+  for (let round = 0; round < 10; round++) {
+    const p0 = PHILOX_M0 * <u64>c0;
+    const p1 = PHILOX_M1 * <u64>c2;
+    const n0 = <u32>(p1 >> 32) ^ c1 ^ k0;
+    const n1 = <u32>p1;
+    const n2 = <u32>(p0 >> 32) ^ c3 ^ k1;
+    const n3 = <u32>p0;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
+    k0 += PHILOX_W0;
+    k1 += PHILOX_W1;
+  }
+  x0 = c0;
+  x1 = c1;
+  x2 = c2;
+  x3 = c3;
+}
+
+// U := (a + ½)·2^-52 with a the top 52 of the 64 bits (hi, lo): exact, since a + ½ has 53 bits.
+// @ts-ignore: decorator
+@inline
+function uniform52(hi: u32, lo: u32): f64 {
+  const a = (<u64>hi << 20) | <u64>(lo >> 12);
+  return (<f64>a + 0.5) * Ox1p_52;
+}
+
+// (⌊hi / 2^9⌋ + ½)·2^-23: exact in f32 (24 significant bits), strictly inside (0, 1).
+// @ts-ignore: decorator
+@inline
+function uniform23(hi: u32): f32 {
+  return (<f32>(hi >> 9) + 0.5) * Ox1p_23;
+}
+
+// -------------------------------------------------------------------------------------
+// kernels
+// -------------------------------------------------------------------------------------
+
+/**
+ * Writes the raw Philox4x32-10 block of `counter = (c0, c1, c2, c3)` under `key = (k0, k1)` as four
+ * u32 at `outPtr` (for known-answer tests and for callers that need raw bits).
+ */
+export function rngPhilox(k0: u32, k1: u32, c0: u32, c1: u32, c2: u32, c3: u32, outPtr: usize): void {
+  philoxBlock(c0, c1, c2, c3, k0, k1);
+  store<u32>(outPtr, x0, 0);
+  store<u32>(outPtr, x1, 4);
+  store<u32>(outPtr, x2, 8);
+  store<u32>(outPtr, x3, 12);
+}
+
+/**
+ * Standard normals for points [start, start + n), `d` dimensions, f32 structure-of-arrays:
+ * out[j·n + i] is dimension j of point start + i. See the module header for the mapping.
+ * n ≤ 0 or d ≤ 0 writes nothing. `start` is an integer below 2^53 − n (checked by the host).
+ */
+export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32, outPtr: usize): void {
+  if (n <= 0 || d <= 0) return;
+  const first = <u64>start;
+  const rowBytes = <usize>n << 2;
+  const blocks = (d + 1) >> 1;
+  for (let i = 0; i < n; i++) {
+    const index = first + <u64>i;
+    const c0 = <u32>index;
+    const c1 = <u32>(index >> 32);
+    let out = outPtr + (<usize>i << 2);
+    for (let j = 0; j < blocks; j++) {
+      philoxBlock(c0, c1, <u32>j, 0, seed, stream);
+
+      // Box–Muller: (ρ cos θ, ρ sin θ) with ρ = sqrt(−2 ln U), θ = 2πV, U, V ∈ (0, 1)
+      const rho = Math.sqrt(-2.0 * Math.log(uniform52(x0, x1)));
+      const theta = TWO_PI * uniform52(x2, x3);
+      store<f32>(out, <f32>(rho * Math.cos(theta)));
+      out += rowBytes;
+      if (2 * j + 1 < d) {
+        store<f32>(out, <f32>(rho * Math.sin(theta)));
+        out += rowBytes;
+      }
+    }
+  }
+}
+
+/**
+ * Uniforms in the open interval (0, 1), 52 random bits each, for points [start, start + n) and `d`
+ * dimensions, f64 structure-of-arrays: out[j·n + i]. Normal dimensions 2j and 2j+1 are the
+ * Box–Muller transform of these uniform dimensions 2j and 2j+1 (same seed, stream and point).
+ */
+export function rngUniformsF64(seed: u32, stream: u32, start: f64, n: i32, d: i32, outPtr: usize): void {
+  if (n <= 0 || d <= 0) return;
+  const first = <u64>start;
+  const rowBytes = <usize>n << 3;
+  const blocks = (d + 1) >> 1;
+  for (let i = 0; i < n; i++) {
+    const index = first + <u64>i;
+    let out = outPtr + (<usize>i << 3);
+    for (let j = 0; j < blocks; j++) {
+      philoxBlock(<u32>index, <u32>(index >> 32), <u32>j, 0, seed, stream);
+      store<f64>(out, uniform52(x0, x1));
+      out += rowBytes;
+      if (2 * j + 1 < d) {
+        store<f64>(out, uniform52(x2, x3));
+        out += rowBytes;
+      }
+    }
+  }
+}
+
+/**
+ * Uniforms in the open interval (0, 1), 23 random bits each (the top bits of the f64 uniforms of
+ * the same coordinates), f32 structure-of-arrays: out[j·n + i].
+ */
+export function rngUniformsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32, outPtr: usize): void {
+  if (n <= 0 || d <= 0) return;
+  const first = <u64>start;
+  const rowBytes = <usize>n << 2;
+  const blocks = (d + 1) >> 1;
+  for (let i = 0; i < n; i++) {
+    const index = first + <u64>i;
+    let out = outPtr + (<usize>i << 2);
+    for (let j = 0; j < blocks; j++) {
+      philoxBlock(<u32>index, <u32>(index >> 32), <u32>j, 0, seed, stream);
+      store<f32>(out, uniform23(x0));
+      out += rowBytes;
+      if (2 * j + 1 < d) {
+        store<f32>(out, uniform23(x2));
+        out += rowBytes;
+      }
+    }
+  }
+}
