@@ -42,7 +42,7 @@ export const integrateHost = async (
   t0 = 0,
   t1 = 1,
 ): Promise<{ x: Float32Array; stats: IntegrationStats }> => {
-  const x = Float64Array.from(x0)
+  const x: Float64Array = Float64Array.from(x0)
   const stats = { evaluations: 0, steps: 0, rejected: 0 }
   const f = async (t: number, y: Float64Array): Promise<Float64Array> => {
     stats.evaluations++

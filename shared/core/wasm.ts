@@ -35,7 +35,7 @@ export interface CoreExports {
  * A minimal module whose one function computes `f32x4.relaxed_madd` (opcode 0xfd 0x105): it
  * validates exactly when the runtime supports relaxed SIMD.
  */
-const relaxedProbeModule = (): Uint8Array => {
+const relaxedProbeModule = (): Uint8Array<ArrayBuffer> => {
   const zero = new Array<number>(16).fill(0)
   const body = [
     0x00, // no locals
@@ -87,9 +87,9 @@ const modules = new Map<Variant, WebAssembly.Module>()
 const compiled = (variant: Variant): WebAssembly.Module => {
   let m = modules.get(variant)
   if (m === undefined) {
-    let bytes: Buffer
+    let bytes: Uint8Array<ArrayBuffer>
     try {
-      bytes = readFileSync(wasmPath(variant))
+      bytes = new Uint8Array(readFileSync(wasmPath(variant)))
     } catch (e) {
       throw new Error(`cannot read the ${variant} core at ${wasmPath(variant)} (run npm run build): ${String(e)}`)
     }
