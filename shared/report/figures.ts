@@ -4,7 +4,7 @@
  * compare the series behind a figure rather than its pixels.
  */
 import type { GroupReport, ReportData } from './data.ts'
-import { radialEdges, ringBin, sampleRing } from '../stats/ring.ts'
+import { gridEdges, ringBin, truthPoints } from '../stats/ring.ts'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -56,8 +56,8 @@ const bar = (mean: number, std: number) => ({ mean, lo: mean - std > 0 ? mean - 
  */
 export const ringFigure = (opts: { n?: number; points?: Float64Array; count?: number; seed?: number } = {}): Figure => {
   const n = opts.n ?? 5
-  const pts = opts.points ?? sampleRing(opts.count ?? 3000, opts.seed ?? 1)
-  const edges = radialEdges(n)
+  const pts = opts.points ?? truthPoints(opts.count ?? 3000, opts.seed ?? 1)
+  const edges = gridEdges(n)
   const total = pts.length / 2
   const occupancy = new Array(n * n).fill(0)
   const points: Row[] = []

@@ -3,7 +3,7 @@ import { groupReport, reportData, type GroupReport } from '../../shared/report/d
 import { amplificationFigure, coverageFigure, jsFigure, madFigure, reportFigures, ringFigure } from '../../shared/report/figures.ts'
 import { renderSvg } from '../../shared/report/render.ts'
 import { quantileSeedCounts } from '../../shared/stats/posterior.ts'
-import { radialEdges } from '../../shared/stats/ring.ts'
+import { gridEdges } from '../../shared/stats/ring.ts'
 import type { GroupCounts } from '../../shared/stats/counts.ts'
 import { normal, sfc32 } from '../stats/random.ts'
 
@@ -38,7 +38,7 @@ const groups: GroupReport[] = [
 describe('figures', () => {
   it('ringFigure draws the grid and counts the occupancy of given points', () => {
     // one point in the middle of every bin of a 2 × 2 grid, plus one inside the hole (r < 4)
-    const e = radialEdges(2)
+    const e = gridEdges(2)
     const rs = [(e[0] + e[1]) / 2, e[1] + 1]
     const pts: number[] = []
     for (const r of rs) for (const phi of [Math.PI / 2, (3 * Math.PI) / 2]) pts.push(r * Math.cos(phi), r * Math.sin(phi))

@@ -1,20 +1,19 @@
 import { describe, expect, it } from 'vitest'
-import { radialCdf, radialEdges, radialQuantile, ringBin, sampleRing } from '../../shared/stats/ring.ts'
+import { gammaQuantile } from '../../shared/data/gamma-ring.ts'
+import { gridEdges, radialBinCentre, ringBin, truthPoints } from '../../shared/stats/ring.ts'
 
 describe('ring', () => {
-  it('radialQuantile inverts the Γ(2, rate 2) CDF 1 − e^{−2s}(1 + 2s)', () => {
-    for (const p of [1e-9, 0.01, 0.2, 0.5, 0.9, 0.999999]) expect(radialCdf(radialQuantile(p))).toBeCloseTo(p, 13)
-    // median of Γ(2, rate 2) is 0.8391735... (solves e^{−u}(1 + u) = ½ at u = 1.678347…)
-    expect(radialQuantile(0.5)).toBeCloseTo(4.8391735, 6)
-    expect(radialQuantile(0)).toBe(4)
-    expect(radialQuantile(1)).toBe(Infinity)
-    expect(Array.from(radialEdges(2))).toEqual([4, radialQuantile(0.5), Infinity])
+  it('gridEdges runs from 4 to ∞ through the exact quantiles; radialBinCentre is the probability midpoint', () => {
+    expect(Array.from(gridEdges(2))).toEqual([4, 4 + gammaQuantile(0.5), Infinity])
+    // median of Γ(2, rate 2) is 0.8391735… (solves e^{−u}(1 + u) = ½ at u = 1.678347…)
+    expect(gridEdges(2)[1]).toBeCloseTo(4.8391735, 6)
+    expect(radialBinCentre(0, 1)).toBe(gridEdges(2)[1])
   })
 
-  it('sampleRing draws fill a 5 × 5 quantile grid evenly (χ² test) with mean radius 5', () => {
+  it('truthPoints draws fill a 5 × 5 quantile grid evenly (χ² test) with mean radius 5', () => {
     // 20000 points, 25 bins: χ² over 24 degrees of freedom stays below 51.2 with probability 0.999
-    const pts = sampleRing(20000, 3)
-    const edges = radialEdges(5)
+    const pts = truthPoints(20000, 3)
+    const edges = gridEdges(5)
     const hist = new Array(25).fill(0)
     let rsum = 0
     for (let i = 0; i < 20000; i++) {
@@ -30,7 +29,7 @@ describe('ring', () => {
   })
 
   it('ringBin puts a point on an edge in the upper bin and rejects r < 4', () => {
-    const edges = radialEdges(2)
+    const edges = gridEdges(2)
     expect(ringBin(edges[1], 0, edges)).toBe(2) // j_r = 1, φ = 0
     expect(ringBin(0, -4.1, edges)).toBe(1) // φ = 3π/2 → j_φ = 1
     expect(ringBin(3.9, 0, edges)).toBe(-1)
