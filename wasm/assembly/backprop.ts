@@ -130,21 +130,27 @@ export function backwardScratchBytes(desc: usize): usize {
 const LOG2E: f32 = 1.4426950408889634;
 const LN2_HI: f32 = 0.693145751953125; // 0x3f317200: 11 significant bits, so n·LN2_HI is exact for |n| ≤ 2^12
 const LN2_LO: f32 = 1.428606765330187e-6; // ln 2 − LN2_HI
+// 1.5·2^23 + 127: adding it to |y| < 2^21 rounds y to the nearest integer n (ties to even) and
+// leaves the bits 0x4b400000 + 127 + n, so that shifting those bits left by 23 gives 2^n
+const MAGIC_BIAS: f32 = 12583039.0;
 
 /**
  * expm1(z) per lane, for z clamped to [−88, 88] (NaN propagates).
  *
- * Method: n = round(z / ln 2), r = z − n·ln 2 with Cody–Waite two-constant reduction, so
- * |r| ≤ ln 2 / 2 (+ 1 ulp); expm1(r) by its Taylor polynomial of degree 7, whose remainder is
- * below |r|⁸/8! · e^|r| ≤ 7.3e-9 absolute, and below 2.1e-8 relative to |expm1(r)|; then
- * expm1(z) = 2^n · expm1(r) + (2^n − 1), exact in the n = 0 case. 2^n is built from its exponent
- * bits; n = −127 gives the bit pattern 0, i.e. 2^n = 0 and expm1(z) = −1, which is the correctly
- * rounded f32 result there. The error is dominated by f32 rounding in the Horner steps (a few ulp).
+ * Method: n = round(z / ln 2) by the magic-bias addition, which also yields 2^n from its bits;
+ * r = z − n·ln 2 with Cody–Waite two-constant reduction, so |r| ≤ ln 2 / 2 (+ 1 ulp); expm1(r)
+ * by its Taylor polynomial of degree 7, whose remainder is below |r|⁸/8! · e^|r| ≤ 7.3e-9
+ * absolute and 2.1e-8 relative to |expm1(r)|; then expm1(z) = 2^n · expm1(r) + (2^n − 1), exact
+ * in the n = 0 case. n = −127 gives the bit pattern 0, i.e. 2^n = 0 and expm1(z) = −1, the
+ * correctly rounded f32 result there. The error is dominated by f32 rounding in the Horner steps
+ * (a few ulp). The clamp uses pmin/pmax (one instruction each; a NaN in z passes through).
  */
 // @ts-ignore: decorator
 @inline export function vexpm1(z: v128): v128 {
-  const zc = f32x4.max(f32x4.min(z, f32x4.splat(88.0)), f32x4.splat(-88.0));
-  const n = f32x4.nearest(f32x4.mul(zc, f32x4.splat(LOG2E)));
+  const zc = f32x4.pmin(f32x4.pmax(z, f32x4.splat(-88.0)), f32x4.splat(88.0));
+  const vn = madd(zc, f32x4.splat(LOG2E), f32x4.splat(MAGIC_BIAS));
+  const s = i32x4.shl(vn, 23);
+  const n = f32x4.sub(vn, f32x4.splat(MAGIC_BIAS));
   let r = f32x4.sub(zc, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = f32x4.splat(<f32>(1.0 / 5040.0));
@@ -154,7 +160,6 @@ const LN2_LO: f32 = 1.428606765330187e-6; // ln 2 − LN2_HI
   p = madd(p, r, f32x4.splat(<f32>(1.0 / 6.0)));
   p = madd(p, r, f32x4.splat(0.5));
   p = madd(f32x4.mul(p, r), r, r); // r + r²·(1/2 + r/6 + …)
-  const s = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
   return madd(s, p, f32x4.sub(s, f32x4.splat(1.0)));
 }
 
@@ -174,12 +179,30 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
     const gr = g + <usize>o * ROW;
     const end = <usize>np << 2;
     if (act == ACT_ELU) {
-      for (let k: usize = 0; k < end; k += 16) {
-        const z = v128.load(hr + k);
-        const pos = f32x4.gt(z, zero);
-        const f = v128.bitselect(z, vexpm1(z), pos);
-        v128.store(hr + k, f);
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(f, one), pos));
+      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
+      // four of them hides its latency
+      for (let k: usize = 0; k < end; k += 64) {
+        const z0 = v128.load(hr + k);
+        const z1 = v128.load(hr + k, 16);
+        const z2 = v128.load(hr + k, 32);
+        const z3 = v128.load(hr + k, 48);
+        const e0 = vexpm1(z0);
+        const e1 = vexpm1(z1);
+        const e2 = vexpm1(z2);
+        const e3 = vexpm1(z3);
+        const p0 = f32x4.gt(z0, zero);
+        const p1 = f32x4.gt(z1, zero);
+        const p2 = f32x4.gt(z2, zero);
+        const p3 = f32x4.gt(z3, zero);
+        v128.store(hr + k, v128.bitselect(z0, e0, p0));
+        v128.store(hr + k, v128.bitselect(z1, e1, p1), 16);
+        v128.store(hr + k, v128.bitselect(z2, e2, p2), 32);
+        v128.store(hr + k, v128.bitselect(z3, e3, p3), 48);
+        // f' = e^z = expm1(z) + 1 for z ≤ 0
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e0, one), p0));
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e1, one), p1), 16);
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e2, one), p2), 32);
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e3, one), p3), 48);
       }
     } else if (act == ACT_SILU) {
       for (let k: usize = 0; k < end; k += 16) {
@@ -203,7 +226,7 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
       for (let k: usize = 0; k < end; k += 16) {
         const z = v128.load(hr + k);
         const pos = f32x4.gt(z, zero);
-        v128.store(hr + k, f32x4.max(z, zero));
+        v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
         v128.store(gr + k, v128.and(one, pos));
       }
     }
