@@ -163,6 +163,28 @@ const MAGIC_BIAS: f32 = 12583039.0;
   return madd(s, p, f32x4.sub(s, f32x4.splat(1.0)));
 }
 
+/** SiLU of the vector at `h` in place, f' to `g` (see activateRows). */
+// @ts-ignore: decorator
+@inline function siluAt(h: usize, g: usize): void {
+  const one = f32x4.splat(1.0);
+  const z = v128.load(h);
+  const e = f32x4.add(vexpm1(f32x4.neg(z)), one);
+  const s = f32x4.div(one, f32x4.add(one, e));
+  v128.store(h, f32x4.mul(z, s));
+  v128.store(g, f32x4.mul(s, madd(z, f32x4.sub(one, s), one)));
+}
+
+/** tanh of the vector at `h` in place, f' to `g` (see activateRows). */
+// @ts-ignore: decorator
+@inline function tanhAt(h: usize, g: usize): void {
+  const z = v128.load(h);
+  const e = vexpm1(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
+  const th = f32x4.div(f32x4.neg(e), f32x4.add(e, f32x4.splat(2.0)));
+  const f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
+  v128.store(h, f);
+  v128.store(g, f32x4.sub(f32x4.splat(1.0), f32x4.mul(f, f)));
+}
+
 /**
  * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
  * entry, f(z) on exit) and writes f'(z) to `g`.
@@ -205,22 +227,18 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
         v128.store(gr + k, v128.bitselect(one, f32x4.add(e3, one), p3), 48);
       }
     } else if (act == ACT_SILU) {
-      for (let k: usize = 0; k < end; k += 16) {
-        const z = v128.load(hr + k);
-        const e = f32x4.add(vexpm1(f32x4.neg(z)), one);
-        const s = f32x4.div(one, f32x4.add(one, e));
-        v128.store(hr + k, f32x4.mul(z, s));
-        v128.store(gr + k, f32x4.mul(s, madd(z, f32x4.sub(one, s), one)));
+      for (let k: usize = 0; k < end; k += 64) {
+        siluAt(hr + k, gr + k);
+        siluAt(hr + k + 16, gr + k + 16);
+        siluAt(hr + k + 32, gr + k + 32);
+        siluAt(hr + k + 48, gr + k + 48);
       }
     } else if (act == ACT_TANH) {
-      const sign = i32x4.splat(0x80000000);
-      for (let k: usize = 0; k < end; k += 16) {
-        const z = v128.load(hr + k);
-        const e = vexpm1(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
-        const th = f32x4.div(f32x4.neg(e), f32x4.add(e, f32x4.splat(2.0)));
-        const f = v128.or(th, v128.and(z, sign));
-        v128.store(hr + k, f);
-        v128.store(gr + k, f32x4.sub(one, f32x4.mul(f, f)));
+      for (let k: usize = 0; k < end; k += 64) {
+        tanhAt(hr + k, gr + k);
+        tanhAt(hr + k + 16, gr + k + 16);
+        tanhAt(hr + k + 32, gr + k + 32);
+        tanhAt(hr + k + 48, gr + k + 48);
       }
     } else {
       for (let k: usize = 0; k < end; k += 16) {
