@@ -172,6 +172,30 @@ describe('train', () => {
       })
   })
 
+  describe('saturating pre-activations', () => {
+    for (const activation of ACTIVATIONS)
+      it(`stay accurate beyond the clamp of expm1 (|z| > 88): ${activation}`, () => {
+        const spec = SPEC_A(activation)
+        const n = 45
+        const r = seeded(99 + ACTIVATIONS.indexOf(activation))
+        const params = randomParams(spec, r, 4)
+        const t = Float32Array.from({ length: n }, () => r())
+        // |x| up to ~200 drives the first layer's pre-activations far past ±88
+        const x = Float32Array.from({ length: n * spec.dim }, () => 60 * normal(r))
+        const dv = Float32Array.from({ length: n * spec.dim }, () => normal(r))
+        const got = fieldVjp(core, mlp(spec, params), t, x, dv)
+        const grad = new Float64Array(params.length)
+        const v: number[] = []
+        for (let p = 0; p < n; p++) {
+          const sl = (a: Float32Array) => Array.from(a.subarray(p * spec.dim, (p + 1) * spec.dim))
+          v.push(...pointVjp(spec, params, t[p], sl(x), sl(dv), grad).v)
+        }
+        // same bound as above: f32 rounding relative to the scale of the output
+        expect(relMaxError(got.v, v)).toBeLessThan(1e-5)
+        expect(relMaxError(got.grad, grad)).toBeLessThan(1e-5)
+      })
+  })
+
   // -------------------------------------------------------------------------------------
   // CFM pairs
   // -------------------------------------------------------------------------------------
