@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Core } from '../shared/core/wasm.ts'
+import { Core, relaxedSimdSupported } from '../shared/core/wasm.ts'
 import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, layerOffsets, mlp, parameterCount } from '../shared/model/spec.ts'
 import { Adam } from '../shared/train/adam.ts'
 import { cfmLossGrad, fieldVjp, putDescriptor, toSoa, trainKernels } from '../shared/train/backprop.ts'
@@ -102,6 +102,21 @@ describe('train', () => {
           // the bound: relative error ≤ 1e-4 (f32 kernel against f64 differences)
           expect(relMaxError(grad, fd)).toBeLessThan(1e-4)
         })
+
+    it.skipIf(!relaxedSimdSupported())('matches central differences on the relaxed-SIMD (fused) core', () => {
+      const relaxed = new Core('relaxed')
+      for (const activation of ACTIVATIONS) {
+        const spec = SPEC_B(activation)
+        const r = seeded(404 + ACTIVATIONS.indexOf(activation))
+        const params = randomParams(spec, r)
+        const b = randomBatch(spec, 70, r)
+        const { loss, grad } = cfmLossGrad(relaxed, mlp(spec, params), b.t, b.xt, b.u)
+        expect(Math.abs(loss - cfmLossRef(spec, params, b.t, b.xt, b.u).loss) / loss).toBeLessThan(1e-5)
+        const fd = fdGradient(spec, params, b, Array.from({ length: params.length }, (_, k) => k))
+        // fused multiply-adds round differently but no worse: the same 1e-4 bound
+        expect(relMaxError(grad, fd)).toBeLessThan(1e-4)
+      }
+    })
 
     it('matches the reference on the paper model over several blocks (n = 130)', () => {
       const r = seeded(2498)
