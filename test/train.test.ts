@@ -356,7 +356,6 @@ describe('train', () => {
       const first = res.losses[0]
       const last = (res.losses[38] + res.losses[39]) / 2
       expect(res.skipped).toBe(0)
-      console.log(floor, first, last, res.losses.map((q) => q.toFixed(3)).join(' '))
       // the first epoch starts from ‖u‖² ≈ ‖μ‖² + Σσ² + 2 ≈ 7.9; ask that the last two epochs
       // close 90 % of the gap to the floor (batch noise on a 2-epoch mean: about 1.5 %)
       expect(last - floor).toBeLessThan(0.1 * (first - floor))
@@ -377,8 +376,10 @@ describe('train', () => {
       const data = gaussian(4000, 3)
       for (const k of [17, 1800, 3999]) data[2 * k] = 1e38 // overflows f32 in the loss or its gradient
       const res = trainCfm(core, { spec, data, epochs: 3, batchSize: 100, seed: 1 })
-      expect(res.skipped).toBeGreaterThan(0)
-      expect(res.skipped).toBeLessThan(30)
+      // 30 steps of 100 visit 3000 positions of the first permutation of 4000 points: each
+      // extreme point at most once, so at most 3 steps are skipped
+      expect(res.skipped).toBeGreaterThanOrEqual(1)
+      expect(res.skipped).toBeLessThanOrEqual(3)
       expect(res.losses.every(Number.isFinite)).toBe(true)
       expect(res.model.params.every(Number.isFinite)).toBe(true)
     })
