@@ -21,8 +21,9 @@
 // Gradients are accumulated in lane form: 4 f32 partial sums per parameter (16 bytes), lane k
 // holding the points ≡ k (mod 4) of every block, in block order. The final sum over lanes is
 // (s0 + s1) + (s2 + s3) (gradReduce). The order is fixed, so a gradient is bit-for-bit
-// reproducible; splitting a batch into chunks at multiples of BLOCK points and summing the lane
-// accumulators in chunk order gives the same bits.
+// reproducible. Splitting a batch into chunks (one accumulator each, summed in chunk order)
+// associates the sums differently, so a multi-threaded caller must fix the chunking, not the
+// thread count, to keep the same bits.
 
 // -------------------------------------------------------------------------------------
 // model
