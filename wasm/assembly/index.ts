@@ -4,3 +4,4 @@ export * from "./mlp";
 export * from "./rng";
 export * from "./ode";
 export * from "./binning";
+export * from "./train";

@@ -1,0 +1,220 @@
+/**
+ * Conditional flow matching (paper eq. 3.4): fits the vector field so that its flow carries the
+ * standard Gaussian at t = 0 to the data at t = 1. Per step, a batch of data points x1, latents
+ * x0 ~ N(0, I) and times t ~ U(0, 1) give x_t = (1 − (1 − σ_min)·t)·x0 + t·x1 and the target
+ * u = x1 − (1 − σ_min)·x0; the loss is the batch mean of ‖v(t, x_t) − u‖² (summed over
+ * dimensions, as the reference code does), its gradient comes from the fused kernel, and Adam or
+ * AdamW updates the parameters.
+ *
+ * Randomness (all from one `Randomness` keyed by the seed, so a seed fixes the whole training):
+ * - initialisation: stream STREAMS.init, index k for parameter k: θ_k = (2u − 1)/√fan_in as
+ *   PyTorch's `nn.Linear` default does (weights and biases alike);
+ * - batches: the data are visited as a sequence of random permutations, permutation r being a
+ *   Fisher–Yates shuffle driven by indices [rN, (r + 1)N) of STREAMS.permutation; step s takes
+ *   positions [s·B, (s + 1)·B) of that sequence. With the defaults (N = 10 000, 10 batches of
+ *   1000) an epoch is one permutation, as in the reference code;
+ * - t of point i of step s: index s·B + i of STREAMS.time; x0: point s·B + i of STREAMS.latent.
+ * A skipped step still consumes its draws, so skipping does not shift later steps.
+ */
+import type { Core } from '../core/wasm.ts'
+import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
+import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
+import { putDescriptor, trainKernels } from './backprop.ts'
+import { type Randomness, philoxRandomness } from './random.ts'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/** Stream numbers of a training's draws ("tr" in the top half, apart from the data streams). */
+export const STREAMS = { init: 0x74720000, permutation: 0x74720001, time: 0x74720002, latent: 0x74720003 } as const
+
+export interface EpochReport {
+  /** 0-based. */
+  readonly epoch: number
+  /** Mean loss of the epoch's finite steps (NaN when all were skipped). */
+  readonly loss: number
+  /** Steps skipped so far in the training. */
+  readonly skipped: number
+}
+
+export interface CfmOptions {
+  readonly spec: MlpSpec
+  /** Training points, row-major `[N, d]`. */
+  readonly data: Float32Array | Float64Array
+  readonly epochs: number
+  /** @default 1000 */
+  readonly batchSize?: number
+  /** @default 10 */
+  readonly batchesPerEpoch?: number
+  /** @default 1e-3 */
+  readonly lr?: number
+  /** @default - Adam with PyTorch's defaults (see `optimizerDefaults`); missing fields take the defaults of `kind` */
+  readonly optimizer?: Partial<OptimizerOptions>
+  /** @default 1e-4 */
+  readonly sigmaMin?: number
+  /** Integer in [0, 2^32). */
+  readonly seed: number
+  /** Starting parameters. @default - PyTorch's `nn.Linear` initialisation from the seed */
+  readonly init?: Mlp | Float32Array
+  /** Abort after this many consecutive non-finite steps. @default 10 */
+  readonly maxConsecutiveSkips?: number
+  /** @default - philoxRandomness(core, seed) */
+  readonly randomness?: Randomness
+  readonly onEpoch?: (report: EpochReport) => void
+}
+
+export interface CfmResult {
+  readonly model: Mlp
+  /** Per epoch, the mean loss of its finite steps. */
+  readonly losses: number[]
+  /** Steps skipped because their loss or gradient was not finite. */
+  readonly skipped: number
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/** PyTorch's `nn.Linear` default: every weight and bias of a layer U(−1/√fan_in, 1/√fan_in). */
+export const initParams = (spec: MlpSpec, rnd: Randomness): Float32Array => {
+  const u = rnd.uniforms(STREAMS.init, 0, parameterCount(spec))
+  const out = new Float32Array(u.length)
+  for (const L of layerOffsets(spec)) {
+    const bound = 1 / Math.sqrt(L.in)
+    for (let k = L.w; k < L.b + L.out; k++) out[k] = (2 * u[k] - 1) * bound
+  }
+  return out
+}
+
+// -------------------------------------------------------------------------------------
+// training
+// -------------------------------------------------------------------------------------
+
+const isCount = (x: number, min: number): boolean => Number.isInteger(x) && x >= min
+
+const optionsProblem = (o: CfmOptions, batchSize: number, batchesPerEpoch: number, sigmaMin: number): string | undefined => {
+  const sp = specProblem(o.spec)
+  if (sp !== undefined) return `spec: ${sp}`
+  const d = o.spec.dim
+  if (o.data.length % d !== 0) return `data has ${o.data.length} values, not a whole number of points of dimension ${d}`
+  const N = o.data.length / d
+  if (!isCount(o.epochs, 0)) return `epochs must be a non-negative integer, got ${o.epochs}`
+  if (!isCount(batchSize, 1)) return `batchSize must be a positive integer, got ${batchSize}`
+  if (!isCount(batchesPerEpoch, 1)) return `batchesPerEpoch must be a positive integer, got ${batchesPerEpoch}`
+  if (N < batchSize) return `data has ${N} points, fewer than one batch of ${batchSize}`
+  if (!(sigmaMin >= 0 && sigmaMin < 1)) return `sigmaMin must lie in [0, 1), got ${sigmaMin}`
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) return `seed must be an integer in [0, 2^32), got ${o.seed}`
+  for (let k = 0; k < o.data.length; k++)
+    if (!Number.isFinite(o.data[k])) return `data point ${Math.floor(k / d)} has a non-finite coordinate (${o.data[k]})`
+  return undefined
+}
+
+/**
+ * Trains the vector field by conditional flow matching with Adam or AdamW. Steps whose loss or
+ * gradient is not finite are skipped (no update, optimizer state untouched) and counted;
+ * `maxConsecutiveSkips` of them in a row abort with an Error. Deterministic: the same options
+ * and seed give the same parameters bit for bit on the same core variant.
+ */
+export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
+  const batchSize = opts.batchSize ?? 1000
+  const batchesPerEpoch = opts.batchesPerEpoch ?? 10
+  const sigmaMin = opts.sigmaMin ?? 1e-4
+  const lr = opts.lr ?? 1e-3
+  const maxSkips = opts.maxConsecutiveSkips ?? 10
+  const optimizer: OptimizerOptions = { ...optimizerDefaults(opts.optimizer?.kind ?? 'adam'), ...opts.optimizer }
+  const problem = optionsProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr)
+  if (problem !== undefined) throw new RangeError(`trainCfm: ${problem}`)
+  if (!isCount(maxSkips, 1)) throw new RangeError(`trainCfm: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
+
+  const spec = opts.spec
+  const d = spec.dim
+  const N = opts.data.length / d
+  const P = parameterCount(spec)
+  const B = batchSize
+  const rnd = opts.randomness ?? philoxRandomness(core, opts.seed)
+  const start = opts.init === undefined ? initParams(spec, rnd) : 'params' in opts.init ? opts.init.params : opts.init
+  const init = mlp(spec, start).params
+  const k = trainKernels(core)
+
+  return core.scoped(() => {
+    const desc = putDescriptor(core, spec)
+    const data = core.putF32(opts.data)
+    const params = core.putF32(init)
+    const grad = core.allocF32(P)
+    const scratch = core.alloc(k.cfmScratchBytes(desc))
+    const idx = core.allocU32(B)
+    const t = core.allocF32(B)
+    const x0 = core.allocF32(B * d)
+    const xt = core.allocF32(B * d)
+    const u = core.allocF32(B * d)
+    const adam = new Adam(core, P, lr, optimizer)
+
+    // the permutation sequence: `perm` holds permutation `pass`
+    const perm = new Int32Array(N)
+    let pass = -1
+    const shuffle = (r: number): void => {
+      for (let i = 0; i < N; i++) perm[i] = i
+      const w = rnd.uniforms(STREAMS.permutation, r * N, N)
+      for (let i = N - 1; i > 0; i--) {
+        const j = Math.floor(w[i] * (i + 1))
+        const a = perm[i]
+        perm[i] = perm[j]
+        perm[j] = a
+      }
+      pass = r
+    }
+    const batchIndices = (s: number): void => {
+      const out = core.i32(idx, B)
+      for (let i = 0; i < B; i++) {
+        const q = s * B + i
+        const r = Math.floor(q / N)
+        if (r !== pass) shuffle(r)
+        out[i] = perm[q - r * N]
+      }
+    }
+
+    const losses: number[] = []
+    let skipped = 0
+    let run = 0
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      let sum = 0
+      let finite = 0
+      for (let b = 0; b < batchesPerEpoch; b++) {
+        const s = epoch * batchesPerEpoch + b
+        batchIndices(s)
+        core.f32(t, B).set(rnd.uniforms(STREAMS.time, s * B, B))
+        rnd.normalsPtr(STREAMS.latent, s * B, B, d, x0)
+        k.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
+        const loss = k.cfmLossGrad(params, desc, t, xt, u, B, grad, scratch)
+        if (Number.isFinite(loss) && allFinite(core.f32(grad, P))) {
+          adam.update(params, grad)
+          sum += loss
+          finite += 1
+          run = 0
+        } else {
+          skipped += 1
+          run += 1
+          if (run >= maxSkips)
+            throw new Error(
+              `trainCfm: ${run} consecutive steps had a non-finite loss or gradient (last: epoch ${epoch}, ` +
+                `batch ${b}, loss ${loss}); lower the learning rate (lr = ${lr}) or check the data's scale`,
+            )
+        }
+      }
+      const mean = finite > 0 ? sum / finite : Number.NaN
+      losses.push(mean)
+      opts.onEpoch?.({ epoch, loss: mean, skipped })
+    }
+    return { model: mlp(spec, core.f32(params, P)), losses, skipped }
+  })
+}
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+const allFinite = (a: Float32Array): boolean => {
+  for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) return false
+  return true
+}

@@ -1,0 +1,590 @@
+// Reverse-mode building blocks for the vector-field MLP family (shared/model/spec.ts): a forward
+// pass over one block of points that caches what the backward pass needs, and the backward pass
+// given dL/d(output). Internal to the core (train.ts exports the kernels): later kernels (VIB,
+// log-likelihood) import these functions to build their own fused passes.
+//
+// Model descriptor (i32 words at `desc`):
+//   [0] d, the data dimension      [1] K, the number of time frequencies
+//   [2] activation: 0 ELU, 1 SiLU, 2 tanh, 3 ReLU (the order of ACTIVATIONS in spec.ts)
+//   [3] L, the number of linear layers (hidden layers + 1)
+//   [4 … 4+L] the L+1 layer widths, input (1 + 2K + d) to output (d)
+// Parameters are f32 in the canonical layout: per layer W row-major [out, in], then b [out].
+//
+// Block layout. A block holds up to BLOCK points, processed in lanes (4 points per v128) and in
+// tiles of 16 points; the tail of a batch is padded to a multiple of 16 points with zero inputs
+// and a zero upstream gradient, so padded lanes contribute exactly 0 to every gradient. Every
+// activation array is [neuron][BLOCK] f32 (row stride ROW bytes). A block's cache is
+//   H_0 (the input features), H_1 … H_L (layer outputs; H_L is the field v), then
+//   G_1 … G_{L-1} (the activation's derivative f'(z) at every hidden neuron).
+// Storing f'(z) rather than z keeps one backward path for every activation.
+//
+// Gradients are accumulated in lane form: 4 f32 partial sums per parameter (16 bytes), lane k
+// holding the points ≡ k (mod 4) of every block, in block order. The final sum over lanes is
+// (s0 + s1) + (s2 + s3) (gradReduce). The order is fixed, so a gradient is bit-for-bit
+// reproducible. Splitting a batch into chunks (one accumulator each, summed in chunk order)
+// associates the sums differently, so a multi-threaded caller must fix the chunking, not the
+// thread count, to keep the same bits.
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/** Points per block. A multiple of 16 (the tile width). */
+export const BLOCK: i32 = 64;
+/** Bytes per activation row of a block. */
+export const ROW: usize = <usize>BLOCK << 2;
+
+export const ACT_ELU: i32 = 0;
+export const ACT_SILU: i32 = 1;
+export const ACT_TANH: i32 = 2;
+export const ACT_RELU: i32 = 3;
+
+// @ts-ignore: decorator
+@inline export function descDim(desc: usize): i32 {
+  return load<i32>(desc);
+}
+
+// @ts-ignore: decorator
+@inline export function descFreq(desc: usize): i32 {
+  return load<i32>(desc, 4);
+}
+
+// @ts-ignore: decorator
+@inline export function descAct(desc: usize): i32 {
+  return load<i32>(desc, 8);
+}
+
+// @ts-ignore: decorator
+@inline export function descLayers(desc: usize): i32 {
+  return load<i32>(desc, 12);
+}
+
+/** Width of layer boundary `l` (0 = input features, L = output). */
+// @ts-ignore: decorator
+@inline export function descWidth(desc: usize, l: i32): i32 {
+  return load<i32>(desc + 16 + (<usize>l << 2));
+}
+
+/** Number of parameters: Σ (in + 1)·out. */
+export function paramCount(desc: usize): i32 {
+  const L = descLayers(desc);
+  let n = 0;
+  for (let l = 0; l < L; l++) n += (descWidth(desc, l) + 1) * descWidth(desc, l + 1);
+  return n;
+}
+
+/** Widest layer boundary. */
+export function maxWidth(desc: usize): i32 {
+  const L = descLayers(desc);
+  let w = 0;
+  for (let l = 0; l <= L; l++) w = max(w, descWidth(desc, l));
+  return w;
+}
+
+/** Bytes of one block's cache: H_0 … H_L and G_1 … G_{L-1}. */
+export function blockCacheBytes(desc: usize): usize {
+  const L = descLayers(desc);
+  let rows = 0;
+  for (let l = 0; l <= L; l++) rows += descWidth(desc, l);
+  for (let l = 1; l < L; l++) rows += descWidth(desc, l);
+  return <usize>rows * ROW;
+}
+
+/** Offset of H_l inside a block cache. */
+export function cacheH(desc: usize, cache: usize, l: i32): usize {
+  let rows = 0;
+  for (let k = 0; k < l; k++) rows += descWidth(desc, k);
+  return cache + <usize>rows * ROW;
+}
+
+/** Offset of G_l (1 ≤ l < L) inside a block cache. */
+export function cacheG(desc: usize, cache: usize, l: i32): usize {
+  const L = descLayers(desc);
+  let rows = 0;
+  for (let k = 0; k <= L; k++) rows += descWidth(desc, k);
+  for (let k = 1; k < l; k++) rows += descWidth(desc, k);
+  return cache + <usize>rows * ROW;
+}
+
+/** Bytes of the backward pass's scratch: two [maxWidth][BLOCK] ping-pong buffers. */
+export function backwardScratchBytes(desc: usize): usize {
+  return (<usize>maxWidth(desc) * ROW) << 1;
+}
+
+/** Points of a block of `nb` points that are processed: nb rounded up to the tile width 16. */
+// @ts-ignore: decorator
+@inline export function paddedPoints(nb: i32): i32 {
+  return (nb + 15) & ~15;
+}
+
+// -------------------------------------------------------------------------------------
+// vector math
+// -------------------------------------------------------------------------------------
+
+/** a·b + c, fused in the relaxed-SIMD build (rounding differs by at most 1 ulp per operation). */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+const LOG2E: f32 = 1.4426950408889634;
+const LN2_HI: f32 = 0.693145751953125; // 0x3f317200: 11 significant bits, so n·LN2_HI is exact for |n| ≤ 2^12
+const LN2_LO: f32 = 1.428606765330187e-6; // ln 2 − LN2_HI
+// 1.5·2^23 + 127: adding it to |y| < 2^21 rounds y to the nearest integer n (ties to even) and
+// leaves the bits 0x4b400000 + 127 + n, so that shifting those bits left by 23 gives 2^n
+const MAGIC_BIAS: f32 = 12583039.0;
+
+/**
+ * expm1(z) per lane, for z clamped to [−88, 88] (NaN propagates).
+ *
+ * Method: n = round(z / ln 2) by the magic-bias addition, which also yields 2^n from its bits;
+ * r = z − n·ln 2 with Cody–Waite two-constant reduction, so |r| ≤ ln 2 / 2 (+ 1 ulp); expm1(r)
+ * by its Taylor polynomial of degree 7, whose remainder is below |r|⁸/8! · e^|r| ≤ 7.3e-9
+ * absolute and 2.1e-8 relative to |expm1(r)|; then expm1(z) = 2^n · expm1(r) + (2^n − 1), exact
+ * in the n = 0 case. n = −127 gives the bit pattern 0, i.e. 2^n = 0 and expm1(z) = −1, the
+ * correctly rounded f32 result there. The error is dominated by f32 rounding in the Horner steps
+ * (a few ulp). The clamp uses pmin/pmax (one instruction each; a NaN in z passes through).
+ */
+// @ts-ignore: decorator
+@inline export function vexpm1(z: v128): v128 {
+  const zc = f32x4.pmin(f32x4.pmax(z, f32x4.splat(-88.0)), f32x4.splat(88.0));
+  const vn = madd(zc, f32x4.splat(LOG2E), f32x4.splat(MAGIC_BIAS));
+  const s = i32x4.shl(vn, 23);
+  const n = f32x4.sub(vn, f32x4.splat(MAGIC_BIAS));
+  let r = f32x4.sub(zc, f32x4.mul(n, f32x4.splat(LN2_HI)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
+  let p = f32x4.splat(<f32>(1.0 / 5040.0));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 720.0)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 120.0)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 24.0)));
+  p = madd(p, r, f32x4.splat(<f32>(1.0 / 6.0)));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(f32x4.mul(p, r), r, r); // r + r²·(1/2 + r/6 + …)
+  return madd(s, p, f32x4.sub(s, f32x4.splat(1.0)));
+}
+
+/** SiLU of the vector at `h` in place, f' to `g` (see activateRows). */
+// @ts-ignore: decorator
+@inline function siluAt(h: usize, g: usize): void {
+  const one = f32x4.splat(1.0);
+  const z = v128.load(h);
+  const e = f32x4.add(vexpm1(f32x4.neg(z)), one);
+  const s = f32x4.div(one, f32x4.add(one, e));
+  v128.store(h, f32x4.mul(z, s));
+  v128.store(g, f32x4.mul(s, madd(z, f32x4.sub(one, s), one)));
+}
+
+/** tanh of the vector at `h` in place, f' to `g` (see activateRows). */
+// @ts-ignore: decorator
+@inline function tanhAt(h: usize, g: usize): void {
+  const z = v128.load(h);
+  const e = vexpm1(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
+  const th = f32x4.div(f32x4.neg(e), f32x4.add(e, f32x4.splat(2.0)));
+  const f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
+  v128.store(h, f);
+  v128.store(g, f32x4.sub(f32x4.splat(1.0), f32x4.mul(f, f)));
+}
+
+/**
+ * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
+ * entry, f(z) on exit) and writes f'(z) to `g`.
+ *   ELU:  f = z > 0 ? z : expm1(z),     f' = z > 0 ? 1 : f + 1
+ *   SiLU: f = z·s with s = 1/(1 + e^−z), f' = s·(1 + z·(1 − s))
+ *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|) (no cancellation near 0), f' = 1 − f²
+ *   ReLU: f = max(z, 0),                f' = z > 0 ? 1 : 0
+ */
+export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): void {
+  const one = f32x4.splat(1.0);
+  const zero = f32x4.splat(0.0);
+  for (let o = 0; o < rows; o++) {
+    const hr = h + <usize>o * ROW;
+    const gr = g + <usize>o * ROW;
+    const end = <usize>np << 2;
+    if (act == ACT_ELU) {
+      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
+      // four of them hides its latency
+      for (let k: usize = 0; k < end; k += 64) {
+        const z0 = v128.load(hr + k);
+        const z1 = v128.load(hr + k, 16);
+        const z2 = v128.load(hr + k, 32);
+        const z3 = v128.load(hr + k, 48);
+        const e0 = vexpm1(z0);
+        const e1 = vexpm1(z1);
+        const e2 = vexpm1(z2);
+        const e3 = vexpm1(z3);
+        const p0 = f32x4.gt(z0, zero);
+        const p1 = f32x4.gt(z1, zero);
+        const p2 = f32x4.gt(z2, zero);
+        const p3 = f32x4.gt(z3, zero);
+        v128.store(hr + k, v128.bitselect(z0, e0, p0));
+        v128.store(hr + k, v128.bitselect(z1, e1, p1), 16);
+        v128.store(hr + k, v128.bitselect(z2, e2, p2), 32);
+        v128.store(hr + k, v128.bitselect(z3, e3, p3), 48);
+        // f' = e^z = expm1(z) + 1 for z ≤ 0
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e0, one), p0));
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e1, one), p1), 16);
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e2, one), p2), 32);
+        v128.store(gr + k, v128.bitselect(one, f32x4.add(e3, one), p3), 48);
+      }
+    } else if (act == ACT_SILU) {
+      for (let k: usize = 0; k < end; k += 64) {
+        siluAt(hr + k, gr + k);
+        siluAt(hr + k + 16, gr + k + 16);
+        siluAt(hr + k + 32, gr + k + 32);
+        siluAt(hr + k + 48, gr + k + 48);
+      }
+    } else if (act == ACT_TANH) {
+      for (let k: usize = 0; k < end; k += 64) {
+        tanhAt(hr + k, gr + k);
+        tanhAt(hr + k + 16, gr + k + 16);
+        tanhAt(hr + k + 32, gr + k + 32);
+        tanhAt(hr + k + 48, gr + k + 48);
+      }
+    } else {
+      for (let k: usize = 0; k < end; k += 16) {
+        const z = v128.load(hr + k);
+        const pos = f32x4.gt(z, zero);
+        v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
+        v128.store(gr + k, v128.and(one, pos));
+      }
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// forward
+// -------------------------------------------------------------------------------------
+
+/**
+ * z[o][p] = b[o] + Σ_i W[o][i]·x[i][p] for one block, `np` points (a multiple of 16).
+ * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop.
+ */
+export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, nOut: i32, np: i32): void {
+  const rowW = <usize>nIn << 2;
+  const end = <usize>np << 2;
+  let o = 0;
+  for (; o + 2 <= nOut; o += 2) {
+    const w0 = W + <usize>o * rowW;
+    const w1 = w0 + rowW;
+    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
+    const b1 = f32x4.splat(load<f32>(b + (<usize>o << 2), 4));
+    const z0 = z + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 64) {
+      let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+      let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
+      let xp = x + k;
+      for (let i = 0; i < nIn; i++) {
+        const x0 = v128.load(xp);
+        const x1 = v128.load(xp, 16);
+        const x2 = v128.load(xp, 32);
+        const x3 = v128.load(xp, 48);
+        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+        const c1 = f32x4.splat(load<f32>(w1 + (<usize>i << 2)));
+        a00 = madd(c0, x0, a00);
+        a01 = madd(c0, x1, a01);
+        a02 = madd(c0, x2, a02);
+        a03 = madd(c0, x3, a03);
+        a10 = madd(c1, x0, a10);
+        a11 = madd(c1, x1, a11);
+        a12 = madd(c1, x2, a12);
+        a13 = madd(c1, x3, a13);
+        xp += ROW;
+      }
+      const zp = z0 + k;
+      v128.store(zp, a00);
+      v128.store(zp, a01, 16);
+      v128.store(zp, a02, 32);
+      v128.store(zp, a03, 48);
+      v128.store(zp + ROW, a10);
+      v128.store(zp + ROW, a11, 16);
+      v128.store(zp + ROW, a12, 32);
+      v128.store(zp + ROW, a13, 48);
+    }
+  }
+  if (o < nOut) {
+    // odd width: one neuron × 16 points
+    const w0 = W + <usize>o * rowW;
+    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
+    const z0 = z + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 64) {
+      let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
+      let xp = x + k;
+      for (let i = 0; i < nIn; i++) {
+        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+        a00 = madd(c0, v128.load(xp), a00);
+        a01 = madd(c0, v128.load(xp, 16), a01);
+        a02 = madd(c0, v128.load(xp, 32), a02);
+        a03 = madd(c0, v128.load(xp, 48), a03);
+        xp += ROW;
+      }
+      const zp = z0 + k;
+      v128.store(zp, a00);
+      v128.store(zp, a01, 16);
+      v128.store(zp, a02, 32);
+      v128.store(zp, a03, 48);
+    }
+  }
+}
+
+/**
+ * Writes the input features of `nb` points into H_0 of a block: t, then cos kπt, sin kπt for
+ * k = 1…K, then x_1 … x_d. Times and points are read with stride: t[p], x[j·stride + p].
+ * Padded points (nb ≤ p < np) get zero features. cos kπt and sin kπt come from cos πt and sin πt
+ * (f64) by the angle-addition recurrence cos(k+1)a = cos ka·cos a − sin ka·sin a, sin(k+1)a =
+ * sin ka·cos a + cos ka·sin a, whose error grows like k·2^−53: far below f32 resolution.
+ */
+export function writeFeatures(desc: usize, h0: usize, t: usize, x: usize, stride: i32, nb: i32, np: i32): void {
+  const d = descDim(desc);
+  const K = descFreq(desc);
+  for (let p = 0; p < nb; p++) {
+    const tp = load<f32>(t + (<usize>p << 2));
+    const off = <usize>p << 2;
+    store<f32>(h0 + off, tp);
+    if (K > 0) {
+      const a = Math.PI * <f64>tp;
+      const c1 = Math.cos(a);
+      const s1 = Math.sin(a);
+      let c = c1;
+      let s = s1;
+      for (let k = 0; k < K; k++) {
+        store<f32>(h0 + <usize>(1 + 2 * k) * ROW + off, <f32>c);
+        store<f32>(h0 + <usize>(2 + 2 * k) * ROW + off, <f32>s);
+        const cn = c * c1 - s * s1;
+        s = s * c1 + c * s1;
+        c = cn;
+      }
+    }
+  }
+  const base = 1 + 2 * K;
+  for (let j = 0; j < d; j++) {
+    memory.copy(h0 + <usize>(base + j) * ROW, x + ((<usize>j * <usize>stride) << 2), <usize>nb << 2);
+  }
+  if (np > nb) {
+    const w = base + d;
+    const pad = <usize>(np - nb) << 2;
+    for (let r = 0; r < w; r++) memory.fill(h0 + <usize>r * ROW + (<usize>nb << 2), 0, pad);
+  }
+}
+
+/**
+ * Forward pass of one block whose features are already in H_0 of `cache`: fills H_1 … H_L and
+ * G_1 … G_{L−1}. The field v is H_L.
+ */
+export function forwardBlock(params: usize, desc: usize, cache: usize, np: i32): void {
+  const L = descLayers(desc);
+  const act = descAct(desc);
+  let wp = params;
+  let hin = cache;
+  let gp = cacheG(desc, cache, 1);
+  for (let l = 0; l < L; l++) {
+    const nIn = descWidth(desc, l);
+    const nOut = descWidth(desc, l + 1);
+    const bp = wp + ((<usize>nIn * <usize>nOut) << 2);
+    const hout = hin + <usize>nIn * ROW;
+    denseForward(wp, bp, hin, hout, nIn, nOut, np);
+    if (l < L - 1) {
+      activateRows(act, hout, gp, nOut, np);
+      gp += <usize>nOut * ROW;
+    }
+    wp = bp + (<usize>nOut << 2);
+    hin = hout;
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// backward
+// -------------------------------------------------------------------------------------
+
+/**
+ * Lane-form gradient of one dense layer over one block:
+ *   gW[o][i] += Σ_p dz[o][p]·x[i][p],   gb[o] += Σ_p dz[o][p]
+ * with `gW`, `gb` 16 bytes per parameter. Tiles of 2 outputs × 4 inputs (8 accumulators), the
+ * loop over points innermost; tails (odd out, in not a multiple of 4) one parameter at a time.
+ */
+export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, nIn: i32, nOut: i32, np: i32): void {
+  const end = <usize>np << 2;
+  const rowG = <usize>nIn << 4;
+  const in4 = nIn & ~3;
+  let o = 0;
+  for (; o + 2 <= nOut; o += 2) {
+    const d0 = dz + <usize>o * ROW;
+    const d1 = d0 + ROW;
+    const g0 = gW + <usize>o * rowG;
+    const g1 = g0 + rowG;
+    for (let i = 0; i < in4; i += 4) {
+      const gi0 = g0 + (<usize>i << 4);
+      const gi1 = g1 + (<usize>i << 4);
+      let a00 = v128.load(gi0), a01 = v128.load(gi0, 16), a02 = v128.load(gi0, 32), a03 = v128.load(gi0, 48);
+      let a10 = v128.load(gi1), a11 = v128.load(gi1, 16), a12 = v128.load(gi1, 32), a13 = v128.load(gi1, 48);
+      const x0 = x + <usize>i * ROW;
+      for (let k: usize = 0; k < end; k += 16) {
+        const e0 = v128.load(d0 + k);
+        const e1 = v128.load(d1 + k);
+        const xa = v128.load(x0 + k);
+        const xb = v128.load(x0 + ROW + k);
+        const xc = v128.load(x0 + 2 * ROW + k);
+        const xd = v128.load(x0 + 3 * ROW + k);
+        a00 = madd(e0, xa, a00);
+        a01 = madd(e0, xb, a01);
+        a02 = madd(e0, xc, a02);
+        a03 = madd(e0, xd, a03);
+        a10 = madd(e1, xa, a10);
+        a11 = madd(e1, xb, a11);
+        a12 = madd(e1, xc, a12);
+        a13 = madd(e1, xd, a13);
+      }
+      v128.store(gi0, a00);
+      v128.store(gi0, a01, 16);
+      v128.store(gi0, a02, 32);
+      v128.store(gi0, a03, 48);
+      v128.store(gi1, a10);
+      v128.store(gi1, a11, 16);
+      v128.store(gi1, a12, 32);
+      v128.store(gi1, a13, 48);
+    }
+  }
+  // tails: the odd output row (all inputs), and the inputs beyond in4 (all outputs)
+  for (let oo = 0; oo < nOut; oo++) {
+    const i0 = oo >= o ? 0 : in4;
+    const dr = dz + <usize>oo * ROW;
+    for (let i = i0; i < nIn; i++) {
+      const gp = gW + <usize>oo * rowG + (<usize>i << 4);
+      const xr = x + <usize>i * ROW;
+      let a = v128.load(gp);
+      for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
+      v128.store(gp, a);
+    }
+  }
+  for (let oo = 0; oo < nOut; oo++) {
+    const dr = dz + <usize>oo * ROW;
+    const gp = gb + (<usize>oo << 4);
+    let a = v128.load(gp);
+    for (let k: usize = 0; k < end; k += 16) a = f32x4.add(a, v128.load(dr + k));
+    v128.store(gp, a);
+  }
+}
+
+/**
+ * dx[i][p] = Σ_o W[o][i]·dz[o][p], times g[i][p] when `g` ≠ 0 (turning dL/dh into dL/dz of
+ * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost.
+ */
+export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn: i32, nOut: i32, np: i32): void {
+  const rowW = <usize>nIn << 2;
+  const end = <usize>np << 2;
+  let i = 0;
+  for (; i + 2 <= nIn; i += 2) {
+    const wc = W + (<usize>i << 2);
+    for (let k: usize = 0; k < end; k += 64) {
+      let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
+      let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+      let dp = dz + k;
+      let wp = wc;
+      for (let o = 0; o < nOut; o++) {
+        const e0 = v128.load(dp);
+        const e1 = v128.load(dp, 16);
+        const e2 = v128.load(dp, 32);
+        const e3 = v128.load(dp, 48);
+        const c0 = f32x4.splat(load<f32>(wp));
+        const c1 = f32x4.splat(load<f32>(wp, 4));
+        a00 = madd(c0, e0, a00);
+        a01 = madd(c0, e1, a01);
+        a02 = madd(c0, e2, a02);
+        a03 = madd(c0, e3, a03);
+        a10 = madd(c1, e0, a10);
+        a11 = madd(c1, e1, a11);
+        a12 = madd(c1, e2, a12);
+        a13 = madd(c1, e3, a13);
+        dp += ROW;
+        wp += rowW;
+      }
+      const xp = dx + <usize>i * ROW + k;
+      if (g != 0) {
+        const gp = g + <usize>i * ROW + k;
+        a00 = f32x4.mul(a00, v128.load(gp));
+        a01 = f32x4.mul(a01, v128.load(gp, 16));
+        a02 = f32x4.mul(a02, v128.load(gp, 32));
+        a03 = f32x4.mul(a03, v128.load(gp, 48));
+        a10 = f32x4.mul(a10, v128.load(gp + ROW));
+        a11 = f32x4.mul(a11, v128.load(gp + ROW, 16));
+        a12 = f32x4.mul(a12, v128.load(gp + ROW, 32));
+        a13 = f32x4.mul(a13, v128.load(gp + ROW, 48));
+      }
+      v128.store(xp, a00);
+      v128.store(xp, a01, 16);
+      v128.store(xp, a02, 32);
+      v128.store(xp, a03, 48);
+      v128.store(xp + ROW, a10);
+      v128.store(xp + ROW, a11, 16);
+      v128.store(xp + ROW, a12, 32);
+      v128.store(xp + ROW, a13, 48);
+    }
+  }
+  if (i < nIn) {
+    // odd width: one input × 16 points
+    for (let k: usize = 0; k < end; k += 16) {
+      let a = f32x4.splat(0);
+      let dp = dz + k;
+      let wp = W + (<usize>i << 2);
+      for (let o = 0; o < nOut; o++) {
+        a = madd(f32x4.splat(load<f32>(wp)), v128.load(dp), a);
+        dp += ROW;
+        wp += rowW;
+      }
+      if (g != 0) a = f32x4.mul(a, v128.load(g + <usize>i * ROW + k));
+      v128.store(dx + <usize>i * ROW + k, a);
+    }
+  }
+}
+
+/**
+ * Backward pass of one block: given dL/dv in `dout` ([d][BLOCK], zero on padded points) and the
+ * block's cache, adds dL/dθ to the lane-form accumulator `gacc` (16 bytes per parameter, in the
+ * canonical order). `scratch` holds backwardScratchBytes(desc) bytes. When `dfeat` ≠ 0 it also
+ * receives dL/d(features) as [inputWidth][BLOCK] (the x rows are dL/dx).
+ */
+export function backwardBlock(
+  params: usize,
+  desc: usize,
+  cache: usize,
+  dout: usize,
+  gacc: usize,
+  scratch: usize,
+  dfeat: usize,
+  np: i32,
+): void {
+  const L = descLayers(desc);
+  // parameter offsets of the last layer, walked downwards
+  let wOff: usize = <usize>paramCount(desc);
+  const bufA = scratch;
+  const bufB = scratch + <usize>maxWidth(desc) * ROW;
+  let dz = dout;
+  let next = bufA;
+  for (let l = L - 1; l >= 0; l--) {
+    const nIn = descWidth(desc, l);
+    const nOut = descWidth(desc, l + 1);
+    wOff -= <usize>(nIn + 1) * <usize>nOut;
+    const W = params + (wOff << 2);
+    const gW = gacc + (wOff << 4);
+    const gb = gW + ((<usize>nIn * <usize>nOut) << 4);
+    const hin = cacheH(desc, cache, l);
+    denseGradAccumulate(dz, hin, gW, gb, nIn, nOut, np);
+    if (l > 0) {
+      denseBackwardInput(W, dz, cacheG(desc, cache, l), next, nIn, nOut, np);
+      dz = next;
+      next = next == bufA ? bufB : bufA;
+    } else if (dfeat != 0) {
+      denseBackwardInput(W, dz, 0, dfeat, nIn, nOut, np);
+    }
+  }
+}
+
+/** out[k] = (s0 + s1) + (s2 + s3) over the lanes of each of `n` lane-form accumulators, times `scale`. */
+export function gradReduce(gacc: usize, n: i32, out: usize, scale: f32): void {
+  for (let k = 0; k < n; k++) {
+    const a = v128.load(gacc + (<usize>k << 4));
+    const s =
+      f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
+    store<f32>(out + (<usize>k << 2), s * scale);
+  }
+}
