@@ -394,7 +394,10 @@ const matchMlp = (m: ModelProto, iface: OnnxInterface): Match | string => {
   return { model: mlp(spec, params), note }
 }
 
-/** The nodes the output depends on, in topological order (Kahn), or why the graph cannot be ordered. */
+/**
+ * The nodes the output depends on, in topological order (Kahn's algorithm, ties broken by position in
+ * the file), or why the graph cannot be ordered.
+ */
 const neededNodes = (nodes: NodeProto[], output: string, env: Map<string, Sym>): NodeProto[] | string => {
   const producer = new Map<string, number>()
   nodes.forEach((n, i) => (n.output ?? []).forEach((o) => o && producer.set(o, i)))
@@ -426,7 +429,12 @@ const neededNodes = (nodes: NodeProto[], output: string, env: Map<string, Sym>):
     for (const u of users.get(i) ?? []) {
       const w = waiting.get(u)! - 1
       waiting.set(u, w)
-      if (w === 0) ready.push(u)
+      if (w === 0) {
+        // Keep the file's order among ready nodes, so that reasons name the first offending node.
+        let at = 0
+        while (at < ready.length && ready[at] < u) at++
+        ready.splice(at, 0, u)
+      }
     }
   }
   if (order.length !== needed.size) return 'the graph has a cycle'
@@ -524,7 +532,7 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       return linearOp(arg(0), arg(1), undefined, false, 1, 1, d, seen)
     case 'Elu': {
       const alpha = attrs.has('alpha') ? attrs.get('alpha')!.f ?? 1 : 1
-      if (alpha !== 1) return `Elu with alpha ${alpha}; the family's ELU has alpha 1`
+      if (alpha !== 1) return `Elu with alpha ${fmt(alpha)}; the family's ELU has alpha 1`
       return activate(arg(0), 'elu')
     }
     case 'Relu':
@@ -683,7 +691,7 @@ const trigOp = (x: Sym | string, op: 'Sin' | 'Cos'): Sym | string => {
     if (term.base !== 't') return `${op} of ${term.base === '1' ? 'a constant' : term.base} rather than of a multiple of t`
     const k = term.c / Math.PI
     const kr = Math.round(k)
-    if (Math.abs(k - kr) > FREQ_TOL * Math.max(1, Math.abs(k))) return `${op} of ${term.c}·t: ${k}·π is not a whole multiple of π`
+    if (Math.abs(k - kr) > FREQ_TOL * Math.max(1, Math.abs(k))) return `${op} of ${fmt(term.c)}·t: ${fmt(k)}·π is not a whole multiple of π`
     // sin(−kπt) = −sin(kπt), cos(−kπt) = cos(kπt); sin 0 = 0, cos 0 = 1.
     if (kr === 0) terms.push({ c: op === 'Sin' ? 0 : 1, base: '1' })
     else terms.push({ c: op === 'Sin' ? Math.sign(kr) : 1, base: `${op.toLowerCase()}:${Math.abs(kr)}` })
@@ -815,6 +823,9 @@ const activate = (x: Sym | string, activation: Activation): Sym | string => {
 /** An int64 field of a decoded message (a number or a Long) as a number. */
 const toInt = (v: number | { toNumber(): number } | null | undefined): number =>
   v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber()
+
+/** A number for messages, to 7 significant digits (float32 precision). */
+const fmt = (v: number): string => String(Number(v.toPrecision(7)))
 
 const size = (dims: readonly number[]): number => dims.reduce((p, q) => p * q, 1)
 
