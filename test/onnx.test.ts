@@ -3,7 +3,8 @@
  *
  * Independent references: the plain f64 TypeScript field (test/reference/mlp.ts), onnxruntime-node,
  * and PyTorch's own outputs stored beside each torch.onnx.export fixture
- * (test/fixtures/torch/make_fixtures.py).
+ * (test/fixtures/torch/make_fixtures.py). The WASM kernel (shared/core/field.ts) is compared with
+ * onnxruntime on exported models and with PyTorch on imported ones.
  *
  * Tolerance 1e-5 (absolute, on outputs of size ≲ 5): a float32 forward pass of these widths (≤ 33
  * inputs per unit, ≤ 4 layers) accumulates a relative rounding error of order 33 · 2⁻²⁴ ≈ 2e-6 per
@@ -16,6 +17,8 @@ import { fileURLToPath } from 'node:url'
 import pkg from 'onnx-proto'
 import type { onnx as O } from 'onnx-proto'
 import { afterAll, describe, expect, it } from 'vitest'
+import { WasmField } from '../shared/core/field.ts'
+import { core } from '../shared/core/wasm.ts'
 import { exportOnnx, importOnnx, readInterface, SPEC_KEY } from '../shared/model/onnx.ts'
 import { OrtField } from '../shared/model/ort.ts'
 import { type Mlp, type MlpSpec, PAPER_SPEC, inputWidth, mlp, parameterCount } from '../shared/model/spec.ts'
@@ -67,6 +70,12 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m
 }
 
+/** The WASM kernel's v(t, x), with the model's memory freed afterwards. */
+const wasmField = (m: Mlp, t: number | Float32Array, x: Float32Array): Float32Array => {
+  const c = core()
+  return c.scoped(() => new WasmField(c, m).evaluate(t, x))
+}
+
 const fields: OrtField[] = []
 const ortField = async (bytes: Uint8Array, name: string) => {
   const f = await OrtField.create(bytes, name)
@@ -108,12 +117,16 @@ describe('exportOnnx', () => {
     const f = await ortField(exportOnnx(m), `export-${i}.onnx`)
     expect(f.dim).toBe(spec.dim)
     const want = fieldRef(m, t, x)
-    expect(maxAbsDiff(await f.evaluate(t, x), want)).toBeLessThan(TOL)
+    const got = await f.evaluate(t, x)
+    expect(maxAbsDiff(got, want)).toBeLessThan(TOL)
+    expect(maxAbsDiff(wasmField(m, t, x), got)).toBeLessThan(TOL)
     // Not a vacuous comparison: the outputs vary between rows by far more than the tolerance.
     expect(Math.max(...want) - Math.min(...want)).toBeGreaterThan(0.1)
     // A single time for all rows.
     const want3 = fieldRef(m, new Float32Array(64).fill(0.3), x)
-    expect(maxAbsDiff(await f.evaluate(0.3, x), want3)).toBeLessThan(TOL)
+    const got3 = await f.evaluate(0.3, x)
+    expect(maxAbsDiff(got3, want3)).toBeLessThan(TOL)
+    expect(maxAbsDiff(wasmField(m, 0.3, x), got3)).toBeLessThan(TOL)
   })
 
   it.each(SPECS.map((s, i) => [i, s] as const))('spec %i: import gives back the identical model', (i, spec) => {
@@ -187,6 +200,7 @@ describe('torch.onnx.export fixtures', () => {
     if (r.kind === 'mlp') {
       expect(r.model.spec).toEqual(fx.spec)
       expect(maxAbsDiff(fieldRef(r.model, t, x), fx.v.values)).toBeLessThan(TOL)
+      expect(maxAbsDiff(wasmField(r.model, t, x), fx.v.values)).toBeLessThan(TOL)
       // The imported model exported again: onnxruntime on our file agrees with PyTorch.
       const again = await ortField(exportOnnx(r.model), `${name}-reexported.onnx`)
       expect(maxAbsDiff(await again.evaluate(t, x), fx.v.values)).toBeLessThan(TOL)
@@ -196,6 +210,11 @@ describe('torch.onnx.export fixtures', () => {
     }
     const f = await ortField(bytes, file)
     expect(maxAbsDiff(await f.evaluate(t, x), fx.v.values)).toBeLessThan(TOL)
+    if (r.kind === 'mlp') {
+      // Random inputs: the WASM kernel on the imported model against onnxruntime on the torch file.
+      const rnd = randomInputs(256, r.model.spec.dim, 40)
+      expect(maxAbsDiff(wasmField(r.model, rnd.t, rnd.x), await f.evaluate(rnd.t, rnd.x))).toBeLessThan(TOL)
+    }
   })
 
   it('the fallback reasons name the node that is outside the family', () => {
@@ -221,6 +240,7 @@ describe('examples/models/ring-cfm.onnx', () => {
     const x = Float32Array.from((io.inputs.x.values as number[][]).flat())
     const v = (io.outputs.v.values as number[][]).flat()
     expect(maxAbsDiff(fieldRef(r.model, t, x), v)).toBeLessThan(TOL)
+    expect(maxAbsDiff(wasmField(r.model, t, x), v)).toBeLessThan(TOL)
   })
 })
 
