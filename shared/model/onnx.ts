@@ -313,6 +313,7 @@ interface Layer {
 type Sym =
   | { readonly kind: 'const'; readonly dims: number[]; readonly data: Float64Array }
   | { readonly kind: 'feat'; readonly dims: number[]; readonly terms: Term[] }
+  | { readonly kind: 'shape'; readonly dims: number[]; readonly values: Array<number | 'batch'> }
   | { readonly kind: 'linear'; readonly done: Layer[]; readonly top: Layer; readonly K: number }
   | { readonly kind: 'sigmoid'; readonly of: Sym & { kind: 'linear' } }
   | { readonly kind: 'hidden'; readonly done: Layer[]; readonly K: number }
@@ -384,13 +385,13 @@ const matchMlp = (m: ModelProto, iface: OnnxInterface): Match | string => {
   }
   const how = [
     seen.gemm && `${seen.gemm} Gemm`,
-    seen.matmul && `${seen.matmul} MatMul + Add`,
+    seen.matmul && `${seen.matmul} MatMul (+ Add)`,
     seen.permuted && 'first-layer columns permuted to the canonical feature order',
     seen.scaled && 'constant feature scales folded into the first layer',
   ].filter(Boolean)
   const note =
     `MLP of the family: d ${spec.dim}, hidden [${spec.hidden.join(', ')}], ${spec.activation}, ` +
-    `${spec.frequencies} time frequencies (${how.join('; ')})`
+    `K = ${spec.frequencies} time frequencies (${how.join('; ')})`
   return { model: mlp(spec, params), note }
 }
 
@@ -447,6 +448,8 @@ const describe = (s: Sym): string => {
       return `a constant of shape [${s.dims.join(', ')}]`
     case 'feat':
       return `a tensor of input features of shape [batch${s.dims.map((d) => `, ${d}`).join('')}]`
+    case 'shape':
+      return `a shape [${s.values.join(', ')}]`
     case 'linear':
       return 'the output of a linear layer'
     case 'sigmoid':
@@ -478,6 +481,7 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       const x = arg(0)
       if (typeof x === 'string') return x
       if (x.kind === 'const') return to === FLOAT ? mapConst(x, Math.fround) : to === INT64 || to === INT32 ? mapConst(x, Math.trunc) : x
+      if (x.kind === 'shape') return to === INT64 || to === INT32 ? x : `casts ${describe(x)} to ${DATA_TYPE_NAMES[to] ?? to}`
       return to === FLOAT ? x : `casts ${describe(x)} to ${DATA_TYPE_NAMES[to] ?? to}`
     }
     case 'Unsqueeze':
@@ -487,10 +491,13 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       return op === 'Unsqueeze' ? shapeOp(arg(0), (dims) => unsqueezeDims(dims, axes!)) : shapeOp(arg(0), (dims) => squeezeDims(dims, axes))
     }
     case 'Reshape': {
-      const shape = b ? constInts(b) : 'the shape is missing'
-      if (typeof shape === 'string') return shape
+      const target = shapeTarget(b)
+      if (typeof target === 'string') return target
       const allowZero = toInt(attrs.get('allowzero')?.i) === 1
-      return shapeOp(arg(0), (dims) => reshapeDims(dims, shape, allowZero))
+      return shapeOp(arg(0), (dims, B) => {
+        const shape = target(B)
+        return typeof shape === 'string' ? shape : reshapeDims(dims, shape, allowZero)
+      })
     }
     case 'Flatten': {
       const axis = attrs.has('axis') ? toInt(attrs.get('axis')!.i) : 1
@@ -501,9 +508,38 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       })
     }
     case 'Expand': {
-      const shape = b ? constInts(b) : 'the shape is missing'
-      if (typeof shape === 'string') return shape
-      return broadcastOp(arg(0), shape)
+      const target = shapeTarget(b)
+      if (typeof target === 'string') return target
+      return broadcastOp(arg(0), target)
+    }
+    case 'Shape':
+      return shapeOfOp(arg(0), attrs.has('start') ? toInt(attrs.get('start')!.i) : 0, attrs.has('end') ? toInt(attrs.get('end')!.i) : undefined)
+    case 'Gather': {
+      const idx = b?.kind === 'const' ? b : undefined
+      if (!idx) return `the indices are ${b ? describe(b) : 'missing'}, not a constant`
+      if (idx.dims.length > 1) return `indices of shape [${idx.dims}]`
+      return takeOp(arg(0), toInt(attrs.get('axis')?.i), Array.from(idx.data), idx.dims.length === 1)
+    }
+    case 'Slice':
+      return sliceOp(arg(0), ins.slice(1), attrs, opset)
+    case 'ConstantOfShape': {
+      const shape = a?.kind === 'const' ? Array.from(a.data) : undefined
+      if (!shape) return `the shape is ${a ? describe(a) : 'missing'}, not a constant`
+      const t = attrs.get('value')?.t
+      const v = t ? constTensor(t) : { kind: 'const' as const, dims: [1], data: Float64Array.of(0) }
+      if (typeof v === 'string') return v
+      return { kind: 'const', dims: shape, data: new Float64Array(size(shape)).fill(v.data[0]) }
+    }
+    case 'Equal':
+    case 'Where': {
+      const cs = ins.filter((s): s is Sym & { kind: 'const' } => s?.kind === 'const')
+      if (cs.length !== ins.length || cs.length !== (op === 'Equal' ? 2 : 3)) return `${op} of values that are not all constants`
+      if (op === 'Equal') return constBinary(cs[0], cs[1], (p, q) => (p === q ? 1 : 0))
+      const ab = broadcastDims(cs[1].dims, cs[2].dims)
+      const dims = typeof ab === 'string' ? ab : broadcastDims(cs[0].dims, ab)
+      if (typeof dims === 'string') return dims
+      const [ic, ia, ib] = [cs[0], cs[1], cs[2]].map((c) => broadcastIndex(dims, c.dims))
+      return { kind: 'const', dims, data: Float64Array.from(ic, (i, n) => (cs[0].data[i] ? cs[1].data[ia[n]] : cs[2].data[ib[n]])) }
     }
     case 'Transpose':
       return transposeOp(arg(0), attrs.has('perm') ? attrInts(attrs, 'perm') : undefined)
@@ -568,18 +604,19 @@ const constantNode = (attrs: Map<string, AttributeProto>): Sym | string => {
 }
 
 /** Applies a shape change (given on full dims, batch first) to a constant or a feature tensor. */
-const shapeOp = (x: Sym | string, f: (dims: number[]) => number[] | string): Sym | string => {
+const shapeOp = (x: Sym | string, f: (dims: number[], B: number | undefined) => number[] | string): Sym | string => {
   if (typeof x === 'string') return x
-  if (x.kind === 'const') {
-    const dims = f(x.dims)
+  if (x.kind === 'const' || x.kind === 'shape') {
+    const dims = f(x.dims, undefined)
     if (typeof dims === 'string') return dims
-    if (size(dims) !== x.data.length) return `reshapes ${x.data.length} values into [${dims.join(', ')}]`
-    return { kind: 'const', dims, data: x.data }
+    const n = x.kind === 'const' ? x.data.length : x.values.length
+    if (size(dims) !== n) return `reshapes ${n} values into [${dims.join(', ')}]`
+    return { ...x, dims }
   }
   if (x.kind !== 'feat') return `changes the shape of ${describe(x)}`
   // The batch axis is probed with two different sizes: it must stay the leading axis, alone.
   const n = size(x.dims)
-  const probe = [2, 3].map((B) => f([B, ...x.dims]))
+  const probe = [2, 3].map((B) => f([B, ...x.dims], B))
   const bad = probe.find((p): p is string => typeof p === 'string')
   if (bad !== undefined) return bad
   const [p2, p3] = probe as number[][]
@@ -617,9 +654,14 @@ const reshapeDims = (dims: number[], shape: number[], allowZero: boolean): numbe
   return r
 }
 
-/** Expand: numpy broadcasting of `x` to `shape`. */
-const broadcastOp = (x: Sym | string, shape: number[]): Sym | string => {
+/**
+ * Expand: numpy broadcasting of `x` to the target shape. A batch size in the target is resolved to 1
+ * for features, which broadcasting keeps at the batch size.
+ */
+const broadcastOp = (x: Sym | string, target: ShapeTarget): Sym | string => {
   if (typeof x === 'string') return x
+  const shape = target(x.kind === 'feat' ? 1 : undefined)
+  if (typeof shape === 'string') return shape
   if (x.kind === 'const') {
     const dims = broadcastDims(x.dims, shape)
     if (typeof dims === 'string') return dims
@@ -669,6 +711,11 @@ const concatOp = (ins: Array<Sym | undefined>, axis: number): Sym | string => {
     const r = concatItems(cs.map((c) => ({ dims: c.dims, items: Array.from(c.data) })), axis)
     return typeof r === 'string' ? r : { kind: 'const', dims: r.dims, data: Float64Array.from(r.items) }
   }
+  if (xs.every((s) => s.kind === 'const' || s.kind === 'shape')) {
+    const parts = xs.map((s) => ({ dims: s.dims, items: s.kind === 'shape' ? s.values : Array.from((s as Sym & { kind: 'const' }).data) }))
+    const r = concatItems<number | 'batch'>(parts, axis)
+    return typeof r === 'string' ? r : { kind: 'shape', dims: r.dims, values: r.items }
+  }
   const bad = xs.find((s) => s.kind !== 'feat')
   if (bad) return `concatenates ${describe(bad)} with input features`
   const fs = xs as Array<Sym & { kind: 'feat' }>
@@ -677,6 +724,100 @@ const concatOp = (ins: Array<Sym | undefined>, axis: number): Sym | string => {
   if (ax === 0) return 'concatenates along the batch axis'
   const r = concatItems(fs.map((f) => ({ dims: f.dims, items: f.terms })), ax - 1)
   return typeof r === 'string' ? r : { kind: 'feat', dims: r.dims, terms: r.items }
+}
+
+/** A shape argument, resolved for a batch size (undefined when the operand has no batch axis). */
+type ShapeTarget = (B: number | undefined) => number[] | string
+
+/** The shape argument of Reshape or Expand: a constant, or a shape built from the features' Shape. */
+const shapeTarget = (s: Sym | undefined): ShapeTarget | string => {
+  if (s === undefined) return 'the shape is missing'
+  if (s.kind === 'const') return () => Array.from(s.data)
+  if (s.kind !== 'shape') return `a shape argument that is ${describe(s)}`
+  return (B) =>
+    B === undefined && s.values.includes('batch')
+      ? 'applies a shape that depends on the batch size to a constant'
+      : s.values.map((v) => (v === 'batch' ? B! : v))
+}
+
+/** Shape: `[batch, …]` of features (symbolic in the batch), the dims of a constant. */
+const shapeOfOp = (x: Sym | string, start: number, end: number | undefined): Sym | string => {
+  if (typeof x === 'string') return x
+  const full: Array<number | 'batch'> | undefined =
+    x.kind === 'const' || x.kind === 'shape' ? x.dims : x.kind === 'feat' ? ['batch', ...x.dims] : undefined
+  if (!full) return `the shape of ${describe(x)}`
+  const r = full.length
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + r : v, 0), r)
+  const values = full.slice(clamp(start), end === undefined ? r : clamp(end))
+  if (values.every((v): v is number => typeof v === 'number'))
+    return { kind: 'const', dims: [values.length], data: Float64Array.from(values) }
+  return { kind: 'shape', dims: [values.length], values }
+}
+
+/** Elements of a constant, shape or feature tensor along one axis (full axes, batch first for features). */
+const takeOp = (x: Sym | string, axis: number, indices: number[], keep: boolean): Sym | string => {
+  if (typeof x === 'string') return x
+  if (x.kind !== 'const' && x.kind !== 'shape' && x.kind !== 'feat') return `selects elements of ${describe(x)}`
+  const off = x.kind === 'feat' ? 1 : 0
+  const rank = x.dims.length + off
+  const ax = axis < 0 ? axis + rank : axis
+  if (ax < 0 || ax >= rank) return `axis ${axis} is out of range`
+  if (ax < off) return 'selects along the batch axis of the features'
+  const n = x.dims[ax - off]
+  const idx = indices.map((i) => (i < 0 ? i + n : i))
+  if (idx.some((i) => i < 0 || i >= n)) return `indices [${indices}] are out of range for an axis of ${n}`
+  const t = takeIndex(x.dims, ax - off, idx, keep)
+  if (x.kind === 'const') return { kind: 'const', dims: t.dims, data: Float64Array.from(t.map, (i) => x.data[i]) }
+  if (x.kind === 'feat') return { kind: 'feat', dims: t.dims, terms: Array.from(t.map, (i) => x.terms[i]) }
+  const values = Array.from(t.map, (i) => x.values[i])
+  return values.every((v): v is number => typeof v === 'number')
+    ? { kind: 'const', dims: t.dims, data: Float64Array.from(values) }
+    : { kind: 'shape', dims: t.dims, values }
+}
+
+/** Slice with constant starts, ends, axes and steps (inputs from opset 10, attributes before). */
+const sliceOp = (x: Sym | string, args: Array<Sym | undefined>, attrs: Map<string, AttributeProto>, opset: number): Sym | string => {
+  if (typeof x === 'string') return x
+  const list = (i: number, name: string): number[] | undefined | string => {
+    if (opset < 10) return attrs.has(name) ? attrInts(attrs, name) : undefined
+    const s = args[i]
+    return s === undefined ? undefined : constInts(s)
+  }
+  const [starts, ends, axes0, steps0] = [list(0, 'starts'), list(1, 'ends'), list(2, 'axes'), list(3, 'steps')]
+  for (const l of [starts, ends, axes0, steps0]) if (typeof l === 'string') return l
+  if (!Array.isArray(starts) || !Array.isArray(ends)) return 'starts or ends are missing'
+  const axes = (axes0 as number[] | undefined) ?? starts.map((_, i) => i)
+  const steps = (steps0 as number[] | undefined) ?? starts.map(() => 1)
+  const off = x.kind === 'feat' ? 1 : 0
+  if (x.kind !== 'const' && x.kind !== 'shape' && x.kind !== 'feat') return `slices ${describe(x)}`
+  const rank = x.dims.length + off
+  let r: Sym | string = x
+  for (let j = 0; j < axes.length; j++) {
+    const ax = axes[j] < 0 ? axes[j] + rank : axes[j]
+    const step = steps[j]
+    if (step === 0) return 'a slice step of 0'
+    if (ax < off) {
+      // The batch axis may only be taken whole.
+      if (!(starts[j] === 0 && step === 1 && ends[j] >= 2 ** 31 - 1)) return 'slices the batch axis of the features'
+      continue
+    }
+    if (typeof r === 'string') return r
+    const n = (r as Sym & { dims: number[] }).dims[ax - off]
+    // ONNX Slice: negative starts and ends count from the end, then clamp to the axis.
+    const norm = (v: number) => (v < 0 ? v + n : v)
+    const idx: number[] = []
+    if (step > 0) {
+      const s0 = Math.min(Math.max(norm(starts[j]), 0), n)
+      const e0 = Math.min(Math.max(norm(ends[j]), 0), n)
+      for (let i = s0; i < e0; i += step) idx.push(i)
+    } else {
+      const s0 = Math.min(Math.max(norm(starts[j]), 0), n - 1)
+      const e0 = Math.min(Math.max(norm(ends[j]), -1), n - 1)
+      for (let i = s0; i > e0; i += step) idx.push(i)
+    }
+    r = takeOp(r, ax, idx, true)
+  }
+  return r
 }
 
 /** Tolerance on k when recovering a frequency kπ from a float32 constant: f32 rounding is ~1e-7·k. */
@@ -913,6 +1054,19 @@ const broadcastIndex = (out: number[], src: number[]): Int32Array => {
     r[f] = idx
   }
   return r
+}
+
+/** Taking `idx` along `axis` (keeping the axis, or dropping it for a scalar index): the new dims, and for each new flat index the source flat index. */
+const takeIndex = (dims: number[], axis: number, idx: number[], keep: boolean): { dims: number[]; map: Int32Array } => {
+  const out = keep ? dims.map((v, i) => (i === axis ? idx.length : v)) : dims.filter((_, i) => i !== axis)
+  const inner = size(dims.slice(axis + 1))
+  const outer = size(dims.slice(0, axis))
+  const k = keep ? idx.length : 1
+  const map = new Int32Array(outer * k * inner)
+  let f = 0
+  for (let o = 0; o < outer; o++)
+    for (let j = 0; j < k; j++) for (let i = 0; i < inner; i++) map[f++] = (o * dims[axis] + idx[j]) * inner + i
+  return { dims: out, map }
 }
 
 /** For each flat index of the transposed tensor, the flat index in the source of shape `dims`. */
