@@ -183,9 +183,9 @@ const fixtures: Fixture[] = readdirSync(FIXTURES)
 
 describe('torch.onnx.export fixtures', () => {
   it('cover the family and the fallback', () => {
-    expect(fixtures.length).toBeGreaterThanOrEqual(13)
+    expect(fixtures.length).toBeGreaterThanOrEqual(14)
     const ops = new Set(fixtures.flatMap((f) => f.ops))
-    for (const op of ['Gemm', 'MatMul', 'Elu', 'Relu', 'Tanh', 'Sigmoid', 'Flatten', 'Reshape', 'Div', 'Expand', 'Shape', 'Gather', 'Transpose']) expect(ops).toContain(op)
+    for (const op of ['Gemm', 'MatMul', 'Elu', 'Relu', 'Tanh', 'Sigmoid', 'Flatten', 'Reshape', 'Div', 'Expand', 'Shape', 'Gather', 'Transpose', 'Slice']) expect(ops).toContain(op)
     expect(fixtures.filter((f) => f.expect === 'graph').length).toBeGreaterThanOrEqual(1)
     expect(fixtures.some((f) => f.t.shape.length === 2)).toBe(true)
   })
