@@ -19,7 +19,7 @@ import type { onnx as O } from 'onnx-proto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { WasmField } from '../shared/core/field.ts'
 import { core } from '../shared/core/wasm.ts'
-import { exportOnnx, importOnnx, readInterface, SPEC_KEY } from '../shared/model/onnx.ts'
+import { exportOnnx, importOnnx, importSummary, readInterface, SPEC_KEY } from '../shared/model/onnx.ts'
 import { OrtField } from '../shared/model/ort.ts'
 import { type Mlp, type MlpSpec, PAPER_SPEC, inputWidth, mlp, parameterCount } from '../shared/model/spec.ts'
 import { fieldRef } from './reference/mlp.ts'
@@ -222,6 +222,8 @@ describe('torch.onnx.export fixtures', () => {
       const r = importOnnx(new Uint8Array(readFileSync(join(FIXTURES, `${n}.onnx`))), `${n}.onnx`)
       return r.kind === 'graph' ? r.reason : ''
     }
+    const skip = importOnnx(new Uint8Array(readFileSync(join(FIXTURES, 'skip.onnx'))), 'skip.onnx')
+    expect(importSummary(skip, 'skip.onnx')).toMatch(/^skip\.onnx: evaluated by onnxruntime \(slower\): not the MLP family: node '\/Add' \(Add\)/)
     expect(reason('skip')).toMatch(/\(Add\): adds a tensor of input features .* to the output of a linear layer/)
     expect(reason('layernorm')).toMatch(/\(LayerNormalization\): operator LayerNormalization is not part of the MLP family/)
   })
@@ -236,6 +238,7 @@ describe('examples/models/ring-cfm.onnx', () => {
     expect(r.kind).toBe('mlp')
     if (r.kind !== 'mlp') return
     expect(r.model.spec).toEqual(PAPER_SPEC)
+    expect(importSummary(r, 'ring-cfm.onnx')).toMatch(/^ring-cfm\.onnx: evaluated by the WASM kernel: MLP of the family: d 2, hidden \[32, 32, 32\], elu, K = 3/)
     const t = Float32Array.from(io.inputs.t.values as number[])
     const x = Float32Array.from((io.inputs.x.values as number[][]).flat())
     const v = (io.outputs.v.values as number[][]).flat()

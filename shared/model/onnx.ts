@@ -294,6 +294,12 @@ export const importOnnx = (bytes: Uint8Array, name: string): Imported => {
   return { kind: 'mlp', model: r.model, note: notes.join('; ') }
 }
 
+/** The log line for an import: which evaluator the file gets, and why. */
+export const importSummary = (r: Imported, name: string): string =>
+  r.kind === 'mlp'
+    ? `${name}: evaluated by the WASM kernel: ${r.note}`
+    : `${name}: evaluated by onnxruntime (slower): not the MLP family: ${r.reason}`
+
 /** One feature element `c · base`; base is `t`, `1`, `x:j`, `cos:k` or `sin:k`. */
 interface Term {
   readonly c: number
