@@ -251,6 +251,68 @@ describe('examples/models/ring-cfm.onnx', () => {
 // graphs just outside the family, and errors
 // -------------------------------------------------------------------------------------
 
+describe('import of hand-written graphs of the family', () => {
+  /** A float32 initializer. */
+  const init = (name: string, dims: number[], values: number[]) =>
+    onnx.TensorProto.create({ name, dims, dataType: 1, floatData: values })
+  const node = (opType: string, input: string[], output: string, attribute: O.IAttributeProto[] = []) =>
+    onnx.NodeProto.create({ name: output, opType, input, output: [output], attribute })
+  const tensorInfo = (name: string, dims: Array<string | number>) => ({
+    name,
+    type: { tensorType: { elemType: 1, shape: { dim: dims.map((v) => (typeof v === 'string' ? { dimParam: v } : { dimValue: v })) } } },
+  })
+  const u = rng(123)
+  const values = (n: number) => Array.from({ length: n }, () => 2 * u() - 1)
+
+  // Features [sin(−πt), sin(0·t), cos(−πt), cos(0·t), −x₁, −x₂, t] = [−sin πt, 0, cos πt, 1, −x, t]: a
+  // negative and a zero frequency, a constant feature that belongs in the bias, negated and permuted
+  // columns; then MatMul − b (Sub), tanh, and a Gemm with alpha 0.5, beta 2 and a [1, 2] bias.
+  const graph = onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'handwritten',
+      initializer: [
+        onnx.TensorProto.create({ name: 'axes', dims: [1], dataType: 7, int64Data: [-1] }),
+        init('freqs', [2], [Math.PI, 0]),
+        init('w0', [7, 5], values(35)),
+        init('b0', [5], values(5)),
+        init('w1', [2, 5], values(10)),
+        init('b1', [1, 2], values(2)),
+      ],
+      node: [
+        node('Unsqueeze', ['t', 'axes'], 'tc'),
+        node('Neg', ['tc'], 'ntc'),
+        node('Mul', ['ntc', 'freqs'], 'phase'),
+        node('Sin', ['phase'], 'sin'),
+        node('Cos', ['phase'], 'cos'),
+        node('Neg', ['x'], 'nx'),
+        node('Concat', ['sin', 'cos', 'nx', 'tc'], 'h0', [onnx.AttributeProto.create({ name: 'axis', type: 2, i: 1 })]),
+        node('MatMul', ['h0', 'w0'], 'mm'),
+        node('Sub', ['mm', 'b0'], 'z0'),
+        node('Tanh', ['z0'], 'h1'),
+        node('Gemm', ['h1', 'w1', 'b1'], 'v', [
+          onnx.AttributeProto.create({ name: 'transB', type: 2, i: 1 }),
+          onnx.AttributeProto.create({ name: 'alpha', type: 1, f: 0.5 }),
+          onnx.AttributeProto.create({ name: 'beta', type: 1, f: 2 }),
+        ]),
+      ],
+      input: [tensorInfo('t', ['n']), tensorInfo('x', ['n', 2])],
+      output: [tensorInfo('v', ['n', 2])],
+    },
+  }).finish()
+
+  it('imports with the constant feature in the bias and the signs and scales in W', async () => {
+    const r = importOnnx(graph, 'handwritten.onnx')
+    expect(r.kind === 'mlp' ? r.model.spec : r.reason).toEqual({ dim: 2, hidden: [5], activation: 'tanh', frequencies: 1 })
+    if (r.kind !== 'mlp') return
+    expect(r.note).toMatch(/permuted/)
+    const { t, x } = randomInputs(64, 2, 50)
+    const f = await ortField(graph, 'handwritten.onnx')
+    expect(maxAbsDiff(fieldRef(r.model, t, x), await f.evaluate(t, x))).toBeLessThan(TOL)
+  })
+})
+
 describe('import of graphs outside the family', () => {
   const m = randomMlp({ dim: 2, hidden: [6, 6], activation: 'elu', frequencies: 2 }, 3)
   const bytes = exportOnnx(m)
