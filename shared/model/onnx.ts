@@ -229,7 +229,9 @@ const tensorShape = (v: ValueInfoProto): { elem: number; dims: Dim[] | undefined
   const tt = v.type?.tensorType
   if (!tt) return { elem: -1, dims: undefined }
   const dims = tt.shape
-    ? (tt.shape.dim ?? []).map((d): Dim => (d.dimParam ? d.dimParam : Object.hasOwn(d, 'dimValue') ? toInt(d.dimValue) : undefined))
+    ? (tt.shape.dim ?? []).map((d): Dim =>
+        d.dimParam ? d.dimParam : Object.hasOwn(d, 'dimValue') ? toInt(d.dimValue) : undefined,
+      )
     : undefined
   return { elem: tt.elemType ?? 0, dims }
 }
@@ -250,16 +252,24 @@ const checkInterface = (m: ModelProto, name: string): OnnxInterface => {
   const xx = get('x')
   for (const [n, s] of [['t', tt], ['x', xx]] as const)
     if (s.elem !== FLOAT)
-      throw new Error(`${name}: input ${n} must be a float32 tensor, is ${s.elem < 0 ? 'not a tensor' : DATA_TYPE_NAMES[s.elem] ?? s.elem}`)
+      throw new Error(
+        `${name}: input ${n} must be a float32 tensor, is ${s.elem < 0 ? 'not a tensor' : DATA_TYPE_NAMES[s.elem] ?? s.elem}`,
+      )
   const dynamic = (d: Dim) => typeof d !== 'number'
   if (!tt.dims || !(tt.dims.length === 1 || (tt.dims.length === 2 && tt.dims[1] === 1)) || !dynamic(tt.dims[0]))
-    throw new Error(`${name}: input t must have shape [batch] or [batch, 1] with a dynamic batch, has ${showDims(tt.dims)}`)
+    throw new Error(
+      `${name}: input t must have shape [batch] or [batch, 1] with a dynamic batch, has ${showDims(tt.dims)}`,
+    )
   if (!xx.dims || xx.dims.length !== 2 || !dynamic(xx.dims[0]) || typeof xx.dims[1] !== 'number' || xx.dims[1] < 1)
-    throw new Error(`${name}: input x must have shape [batch, d] with a dynamic batch and a fixed d, has ${showDims(xx.dims)}`)
+    throw new Error(
+      `${name}: input x must have shape [batch, d] with a dynamic batch and a fixed d, has ${showDims(xx.dims)}`,
+    )
   const d = xx.dims[1]
   const outs = g.output ?? []
   if (outs.length !== 1)
-    throw new Error(`${name}: expected one output, found ${outs.length}${outs.length ? ` (${outs.map((o) => o.name).join(', ')})` : ''}`)
+    throw new Error(
+      `${name}: expected one output, found ${outs.length}${outs.length ? ` (${outs.map((o) => o.name).join(', ')})` : ''}`,
+    )
   const vv = tensorShape(outs[0])
   if (vv.elem !== FLOAT) throw new Error(`${name}: output ${outs[0].name} must be a float32 tensor`)
   if (!vv.dims || vv.dims.length !== 2 || !dynamic(vv.dims[0]) || vv.dims[1] !== d)
@@ -271,7 +281,8 @@ const checkInterface = (m: ModelProto, name: string): OnnxInterface => {
  * Decodes `bytes` and checks the vector-field interface (inputs `t [batch]` or `[batch, 1]` and
  * `x [batch, d]`, one output `[batch, d]`). Throws an error naming `name` and the problem.
  */
-export const readInterface = (bytes: Uint8Array, name: string): OnnxInterface => checkInterface(decode(bytes, name), name)
+export const readInterface = (bytes: Uint8Array, name: string): OnnxInterface =>
+  checkInterface(decode(bytes, name), name)
 
 // -------------------------------------------------------------------------------------
 // import
@@ -325,6 +336,8 @@ type Sym =
   | { readonly kind: 'hidden'; readonly done: Layer[]; readonly K: number }
   | { readonly kind: 'opaque'; readonly why: string }
 
+type Const = Sym & { kind: 'const' }
+
 interface Match {
   readonly model: Mlp
   readonly note: string
@@ -349,7 +362,8 @@ const matchMlp = (m: ModelProto, iface: OnnxInterface): Match | string => {
     env.set(init.name ?? '', typeof c === 'string' ? { kind: 'opaque', why: `initializer '${init.name}': ${c}` } : c)
   }
   env.set('t', { kind: 'feat', dims: iface.t === 'vector' ? [] : [1], terms: [{ c: 1, base: 't' }] })
-  env.set('x', { kind: 'feat', dims: [iface.dim], terms: Array.from({ length: iface.dim }, (_, j) => ({ c: 1, base: `x:${j}` })) })
+  const xTerms = Array.from({ length: iface.dim }, (_, j) => ({ c: 1, base: `x:${j}` }))
+  env.set('x', { kind: 'feat', dims: [iface.dim], terms: xTerms })
 
   const order = neededNodes(g.node ?? [], iface.output, env)
   if (typeof order === 'string') return order
@@ -486,15 +500,20 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       const to = toInt(attrs.get('to')?.i)
       const x = arg(0)
       if (typeof x === 'string') return x
-      if (x.kind === 'const') return to === FLOAT ? mapConst(x, Math.fround) : to === INT64 || to === INT32 ? mapConst(x, Math.trunc) : x
-      if (x.kind === 'shape') return to === INT64 || to === INT32 ? x : `casts ${describe(x)} to ${DATA_TYPE_NAMES[to] ?? to}`
+      const toInteger = to === INT64 || to === INT32
+      if (x.kind === 'const') return to === FLOAT ? mapConst(x, Math.fround) : toInteger ? mapConst(x, Math.trunc) : x
+      if (x.kind === 'shape') return toInteger ? x : `casts ${describe(x)} to ${DATA_TYPE_NAMES[to] ?? to}`
       return to === FLOAT ? x : `casts ${describe(x)} to ${DATA_TYPE_NAMES[to] ?? to}`
     }
     case 'Unsqueeze':
     case 'Squeeze': {
-      const axes = opset >= 13 ? (b ? constInts(b) : op === 'Squeeze' ? undefined : 'axes are missing') : attrInts(attrs, 'axes')
+      // Axes are an input from opset 13, an attribute before.
+      const axes =
+        opset >= 13 ? (b ? constInts(b) : op === 'Squeeze' ? undefined : 'axes are missing') : attrInts(attrs, 'axes')
       if (typeof axes === 'string') return axes
-      return op === 'Unsqueeze' ? shapeOp(arg(0), (dims) => unsqueezeDims(dims, axes!)) : shapeOp(arg(0), (dims) => squeezeDims(dims, axes))
+      return op === 'Unsqueeze'
+        ? shapeOp(arg(0), (dims) => unsqueezeDims(dims, axes!))
+        : shapeOp(arg(0), (dims) => squeezeDims(dims, axes))
     }
     case 'Reshape': {
       const target = shapeTarget(b)
@@ -519,7 +538,11 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
       return broadcastOp(arg(0), target)
     }
     case 'Shape':
-      return shapeOfOp(arg(0), attrs.has('start') ? toInt(attrs.get('start')!.i) : 0, attrs.has('end') ? toInt(attrs.get('end')!.i) : undefined)
+      return shapeOfOp(
+        arg(0),
+        attrs.has('start') ? toInt(attrs.get('start')!.i) : 0,
+        attrs.has('end') ? toInt(attrs.get('end')!.i) : undefined,
+      )
     case 'Gather': {
       const idx = b?.kind === 'const' ? b : undefined
       if (!idx) return `the indices are ${b ? describe(b) : 'missing'}, not a constant`
@@ -538,14 +561,16 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
     }
     case 'Equal':
     case 'Where': {
-      const cs = ins.filter((s): s is Sym & { kind: 'const' } => s?.kind === 'const')
-      if (cs.length !== ins.length || cs.length !== (op === 'Equal' ? 2 : 3)) return `${op} of values that are not all constants`
+      const cs = ins.filter((s): s is Const => s?.kind === 'const')
+      if (cs.length !== ins.length || cs.length !== (op === 'Equal' ? 2 : 3))
+        return `${op} of values that are not all constants`
       if (op === 'Equal') return constBinary(cs[0], cs[1], (p, q) => (p === q ? 1 : 0))
       const ab = broadcastDims(cs[1].dims, cs[2].dims)
       const dims = typeof ab === 'string' ? ab : broadcastDims(cs[0].dims, ab)
       if (typeof dims === 'string') return dims
       const [ic, ia, ib] = [cs[0], cs[1], cs[2]].map((c) => broadcastIndex(dims, c.dims))
-      return { kind: 'const', dims, data: Float64Array.from(ic, (i, n) => (cs[0].data[i] ? cs[1].data[ia[n]] : cs[2].data[ib[n]])) }
+      const data = Float64Array.from(ic, (i, n) => (cs[0].data[i] ? cs[1].data[ia[n]] : cs[2].data[ib[n]]))
+      return { kind: 'const', dims, data }
     }
     case 'Transpose':
       return transposeOp(arg(0), attrs.has('perm') ? attrInts(attrs, 'perm') : undefined)
@@ -596,12 +621,14 @@ const step = (node: NodeProto, ins: Array<Sym | undefined>, opset: number, d: nu
 const constantNode = (attrs: Map<string, AttributeProto>): Sym | string => {
   const t = attrs.get('value')?.t
   if (t) return constTensor(t)
-  if (attrs.has('value_float')) return { kind: 'const', dims: [], data: Float64Array.of(attrs.get('value_float')!.f ?? 0) }
+  if (attrs.has('value_float'))
+    return { kind: 'const', dims: [], data: Float64Array.of(attrs.get('value_float')!.f ?? 0) }
   if (attrs.has('value_floats')) {
     const v = attrs.get('value_floats')!.floats ?? []
     return { kind: 'const', dims: [v.length], data: Float64Array.from(v) }
   }
-  if (attrs.has('value_int')) return { kind: 'const', dims: [], data: Float64Array.of(toInt(attrs.get('value_int')!.i)) }
+  if (attrs.has('value_int'))
+    return { kind: 'const', dims: [], data: Float64Array.of(toInt(attrs.get('value_int')!.i)) }
   if (attrs.has('value_ints')) {
     const v = (attrs.get('value_ints')!.ints ?? []).map(toInt)
     return { kind: 'const', dims: [v.length], data: Float64Array.from(v) }
@@ -626,7 +653,8 @@ const shapeOp = (x: Sym | string, f: (dims: number[], B: number | undefined) => 
   const bad = probe.find((p): p is string => typeof p === 'string')
   if (bad !== undefined) return bad
   const [p2, p3] = probe as number[][]
-  if (p2.length < 1 || p2[0] !== 2 || p3[0] !== 3 || p2.slice(1).join() !== p3.slice(1).join() || size(p2.slice(1)) !== n)
+  const rows = p2.slice(1)
+  if (p2.length < 1 || p2[0] !== 2 || p3[0] !== 3 || rows.join() !== p3.slice(1).join() || size(rows) !== n)
     return 'moves or merges the batch axis of the features'
   return { kind: 'feat', dims: p2.slice(1), terms: x.terms }
 }
@@ -713,12 +741,15 @@ const concatOp = (ins: Array<Sym | undefined>, axis: number): Sym | string => {
   if (ins.some((s) => s === undefined)) return 'an input is missing'
   const xs = ins as Sym[]
   if (xs.every((s) => s.kind === 'const')) {
-    const cs = xs as Array<Sym & { kind: 'const' }>
+    const cs = xs as Const[]
     const r = concatItems(cs.map((c) => ({ dims: c.dims, items: Array.from(c.data) })), axis)
     return typeof r === 'string' ? r : { kind: 'const', dims: r.dims, data: Float64Array.from(r.items) }
   }
   if (xs.every((s) => s.kind === 'const' || s.kind === 'shape')) {
-    const parts = xs.map((s) => ({ dims: s.dims, items: s.kind === 'shape' ? s.values : Array.from((s as Sym & { kind: 'const' }).data) }))
+    const parts = xs.map((s) => ({
+      dims: s.dims,
+      items: s.kind === 'shape' ? s.values : Array.from((s as Const).data),
+    }))
     const r = concatItems<number | 'batch'>(parts, axis)
     return typeof r === 'string' ? r : { kind: 'shape', dims: r.dims, values: r.items }
   }
@@ -782,7 +813,12 @@ const takeOp = (x: Sym | string, axis: number, indices: number[], keep: boolean)
 }
 
 /** Slice with constant starts, ends, axes and steps (inputs from opset 10, attributes before). */
-const sliceOp = (x: Sym | string, args: Array<Sym | undefined>, attrs: Map<string, AttributeProto>, opset: number): Sym | string => {
+const sliceOp = (
+  x: Sym | string,
+  args: Array<Sym | undefined>,
+  attrs: Map<string, AttributeProto>,
+  opset: number,
+): Sym | string => {
   if (typeof x === 'string') return x
   const list = (i: number, name: string): number[] | undefined | string => {
     if (opset < 10) return attrs.has(name) ? attrInts(attrs, name) : undefined
@@ -835,10 +871,12 @@ const trigOp = (x: Sym | string, op: 'Sin' | 'Cos'): Sym | string => {
   if (x.kind !== 'feat') return `${op} of ${describe(x)}`
   const terms: Term[] = []
   for (const term of x.terms) {
-    if (term.base !== 't') return `${op} of ${term.base === '1' ? 'a constant' : term.base} rather than of a multiple of t`
+    if (term.base !== 't')
+      return `${op} of ${term.base === '1' ? 'a constant' : term.base} rather than of a multiple of t`
     const k = term.c / Math.PI
     const kr = Math.round(k)
-    if (Math.abs(k - kr) > FREQ_TOL * Math.max(1, Math.abs(k))) return `${op} of ${fmt(term.c)}·t: ${fmt(k)}·π is not a whole multiple of π`
+    if (Math.abs(k - kr) > FREQ_TOL * Math.max(1, Math.abs(k)))
+      return `${op} of ${fmt(term.c)}·t: ${fmt(k)}·π is not a whole multiple of π`
     // sin(−kπt) = −sin(kπt), cos(−kπt) = cos(kπt); sin 0 = 0, cos 0 = 1.
     if (kr === 0) terms.push({ c: op === 'Sin' ? 0 : 1, base: '1' })
     else terms.push({ c: op === 'Sin' ? Math.sign(kr) : 1, base: `${op.toLowerCase()}:${Math.abs(kr)}` })
@@ -883,7 +921,8 @@ const addOp = (op: 'Add' | 'Sub', a: Sym | string, b: Sym | string): Sym | strin
   const sign = op === 'Add' ? 1 : -1
   if (a.kind === 'const' && b.kind === 'const') return constBinary(a, b, (p, q) => p + sign * q)
   const [lin, c] = a.kind === 'linear' ? [a, b] : op === 'Add' && b.kind === 'linear' ? [b, a] : [undefined, undefined]
-  if (!lin || !c || c.kind !== 'const') return `${op === 'Add' ? 'adds' : 'subtracts'} ${describe(b)} ${op === 'Add' ? 'to' : 'from'} ${describe(a)}`
+  if (!lin || !c || c.kind !== 'const')
+    return `${op === 'Add' ? 'adds' : 'subtracts'} ${describe(b)} ${op === 'Add' ? 'to' : 'from'} ${describe(a)}`
   const bias = rowVector(c, lin.top.out)
   if (typeof bias === 'string') return bias
   const nb = Float64Array.from(lin.top.b, (v, i) => v + sign * bias[i])
@@ -891,10 +930,11 @@ const addOp = (op: 'Add' | 'Sub', a: Sym | string, b: Sym | string): Sym | strin
 }
 
 /** A constant that broadcasts to one row of width `n` (shapes [], [1], [n], [1, n], …). */
-const rowVector = (c: Sym & { kind: 'const' }, n: number): Float64Array | string => {
+const rowVector = (c: Const, n: number): Float64Array | string => {
   const lead = c.dims.slice(0, -1)
   const last = c.dims.length ? c.dims[c.dims.length - 1] : 1
-  if (lead.some((v) => v !== 1) || (last !== 1 && last !== n)) return `a bias of shape [${c.dims}] for a layer of width ${n}`
+  if (lead.some((v) => v !== 1) || (last !== 1 && last !== n))
+    return `a bias of shape [${c.dims}] for a layer of width ${n}`
   return last === n ? c.data : new Float64Array(n).fill(c.data[0])
 }
 
@@ -936,7 +976,8 @@ const linearOp = (
   if (a.dims.length !== 1) return `a linear layer on features of shape [batch, ${a.dims.join(', ')}]`
   if (a.dims[0] !== inp) return `a weight for ${inp} inputs applied to ${a.dims[0]} features`
   let K = 0
-  for (const t of a.terms) if (t.base.startsWith('cos:') || t.base.startsWith('sin:')) K = Math.max(K, Number(t.base.slice(4)))
+  for (const t of a.terms)
+    if (t.base.startsWith('cos:') || t.base.startsWith('sin:')) K = Math.max(K, Number(t.base.slice(4)))
   const width = inputWidth({ dim: d, hidden: [1], activation: 'relu', frequencies: K })
   const column = (base: string): number => {
     if (base === 't') return 0
@@ -977,7 +1018,7 @@ const fmt = (v: number): string => String(Number(v.toPrecision(7)))
 const size = (dims: readonly number[]): number => dims.reduce((p, q) => p * q, 1)
 
 /** The values of a numeric TensorProto, or what prevents reading them. */
-const constTensor = (t: TensorProto): (Sym & { kind: 'const' }) | string => {
+const constTensor = (t: TensorProto): Const | string => {
   const dims = (t.dims ?? []).map(toInt)
   const n = size(dims)
   if (t.dataLocation === 1) return 'stored as external data'
@@ -997,7 +1038,10 @@ const constTensor = (t: TensorProto): (Sym & { kind: 'const' }) | string => {
     data = Float64Array.from({ length: n }, (_, i) => read(i))
   } else {
     const list: ArrayLike<number | { toNumber(): number }> =
-      type === FLOAT ? t.floatData ?? [] : type === DOUBLE ? t.doubleData ?? [] : type === INT32 ? t.int32Data ?? [] : t.int64Data ?? []
+      type === FLOAT ? t.floatData ?? []
+      : type === DOUBLE ? t.doubleData ?? []
+      : type === INT32 ? t.int32Data ?? []
+      : t.int64Data ?? []
     if (list.length !== n) return `${list.length} values for shape [${dims}]`
     data = Float64Array.from({ length: n }, (_, i) => toInt(list[i]))
   }
@@ -1012,13 +1056,13 @@ const attrInts = (attrs: Map<string, AttributeProto>, name: string): number[] | 
   return a ? (a.ints ?? []).map(toInt) : `the attribute ${name} is missing`
 }
 
-const mapConst = (c: Sym & { kind: 'const' }, f: (v: number) => number): Sym => ({
+const mapConst = (c: Const, f: (v: number) => number): Sym => ({
   kind: 'const',
   dims: c.dims,
   data: Float64Array.from(c.data, f),
 })
 
-const constBinary = (a: Sym & { kind: 'const' }, b: Sym & { kind: 'const' }, f: (p: number, q: number) => number): Sym | string => {
+const constBinary = (a: Const, b: Const, f: (p: number, q: number) => number): Sym | string => {
   const dims = broadcastDims(a.dims, b.dims)
   if (typeof dims === 'string') return dims
   const ia = broadcastIndex(dims, a.dims)
@@ -1062,7 +1106,10 @@ const broadcastIndex = (out: number[], src: number[]): Int32Array => {
   return r
 }
 
-/** Taking `idx` along `axis` (keeping the axis, or dropping it for a scalar index): the new dims, and for each new flat index the source flat index. */
+/**
+ * Taking `idx` along `axis` (keeping the axis, or dropping it for a scalar index): the new dims, and
+ * for each new flat index the source flat index.
+ */
 const takeIndex = (dims: number[], axis: number, idx: number[], keep: boolean): { dims: number[]; map: Int32Array } => {
   const out = keep ? dims.map((v, i) => (i === axis ? idx.length : v)) : dims.filter((_, i) => i !== axis)
   const inner = size(dims.slice(axis + 1))
@@ -1094,7 +1141,10 @@ const transposeIndex = (dims: number[], perm: number[]): Int32Array => {
 }
 
 /** Concatenation of row-major arrays along `axis`. */
-const concatItems = <T>(parts: Array<{ dims: number[]; items: T[] }>, axis: number): { dims: number[]; items: T[] } | string => {
+const concatItems = <T>(
+  parts: Array<{ dims: number[]; items: T[] }>,
+  axis: number,
+): { dims: number[]; items: T[] } | string => {
   const rank = parts[0].dims.length
   const ax = axis < 0 ? axis + rank : axis
   if (ax < 0 || ax >= rank) return `concatenation axis ${axis} is out of range`

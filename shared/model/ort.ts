@@ -74,7 +74,9 @@ export class OrtField {
     }
     const out = (await this.#session.run(feeds))[this.#iface.output]
     if (out === undefined || out.type !== 'float32' || out.data.length !== n * d)
-      throw new Error(`${this.name}: onnxruntime returned ${out ? `${out.type} [${out.dims}]` : 'no output'}, expected float32 [${n}, ${d}]`)
+      throw new Error(
+        `${this.name}: onnxruntime returned ${out ? `${out.type} [${out.dims}]` : 'no output'}, expected float32 [${n}, ${d}]`,
+      )
     return out.data as Float32Array
   }
 
