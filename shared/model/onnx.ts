@@ -4,14 +4,18 @@
  *
  * Import reads a graph of the MLP family (shared/model/spec.ts) into the canonical parameter layout,
  * so that the WASM kernel can evaluate it; it accepts the graphs that `torch.onnx.export` writes for
- * such a model however the features were written (Gemm or MatMul + Add, Elu / Relu / Tanh /
- * Sigmoid·x, Sin and Cos of kπ·t in any order, Unsqueeze / Reshape / Flatten / Expand / Transpose /
- * Concat between them, constant scales of the features). It works by evaluating the graph
- * symbolically: every value is a constant tensor, a tensor of *features* (each element `c · base`
- * with base t, cos kπt, sin kπt, x_j or 1), the output of a linear layer, or a hidden activation.
- * Because every feature element is one term `c · base`, the first linear layer maps onto the
- * canonical feature order exactly: canonical column `base` gets `Σ c · W[:, element]`. Any graph that
- * does not fit is returned as bytes for onnxruntime, with the node that stopped the match.
+ * such a model however the features were written (Gemm, or MatMul with or without Add; Elu with
+ * alpha 1, Relu, Tanh, z·Sigmoid(z); Sin and Cos of kπ·t for whole k, in any order; Unsqueeze,
+ * Squeeze, Reshape, Flatten, Expand, Transpose, Slice, Gather and Concat between them; constant
+ * scales and signs of the features; shapes computed from `Shape` of the features; constant
+ * subgraphs, which it folds). It works by evaluating the graph symbolically: every value is a
+ * constant tensor, a shape (possibly containing the batch size), a tensor of *features* (each element
+ * `c · base` with base t, cos kπt, sin kπt, x_j or 1), the output of a linear layer, or a hidden
+ * activation. Because every feature element is one term `c · base`, the first linear layer maps onto
+ * the canonical feature order exactly: canonical column `base` gets `Σ c · W[:, element]`, elements
+ * with base 1 go into the bias (exact when every c is ±1, as in plain exports; otherwise one float32
+ * rounding per weight). The batch axis of the features must stay the leading axis throughout. Any
+ * graph that does not fit is returned as bytes for onnxruntime, with the node that stopped the match.
  *
  * Protobuf encoding and decoding is onnx-proto's (the ONNX schema compiled by protobufjs).
  */
