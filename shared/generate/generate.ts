@@ -166,11 +166,13 @@ const runPool = (
       const w = new Worker(bootUrl, { workerData: { entry: workerUrl, init } })
       workers.push(w)
       const inFlight: { chunk?: Chunk } = {}
+      let returned = false
       w.on('message', (m: FromWorker) => {
         if (failed) return
         if (m.type === 'error') return fail(new Error(`generation worker ${i}: ${m.message}`))
         if (m.type === 'done') record(inFlight.chunk!, m.result)
         if (m.type === 'counts') {
+          returned = true
           collect(m.counts, m.invalid)
           void w.terminate()
           if (++finished === size) resolve()
@@ -180,7 +182,7 @@ const runPool = (
       })
       w.on('error', (e) => fail(new Error(`generation worker ${i} crashed: ${e.message}`)))
       w.on('exit', (code) => {
-        if (finished < size && !failed && code !== 0) fail(new Error(`generation worker ${i} exited with code ${code}`))
+        if (!returned) fail(new Error(`generation worker ${i} exited (code ${code}) before returning its counts`))
       })
     }
   })

@@ -64,7 +64,8 @@ export class ChunkRunner {
       points = new Float32Array(n * this.d)
       for (let i = 0; i < n; i++) for (let j = 0; j < this.d; j++) points[i * this.d + j] = soa[j * n + i]
     }
-    return { index: chunk.index, ...stats, points }
+    // evaluations are counted per point: a batch evaluation of n points counts n.
+    return { index: chunk.index, evaluations: stats.evaluations * n, steps: stats.steps, rejected: stats.rejected, points }
   }
 
   counts(): Float64Array[] {
