@@ -31,7 +31,7 @@
 //   SiLU(x) = x·σ(x) with q = e^{−|x|} (`expv`, same reduction), σ(|x|) = 1/(1+q), σ(−|x|) = q/(1+q);
 //   tanh|x| = −expm1(−2|x|) / (2 + expm1(−2|x|)), sign restored; ReLU(x) = max(x, 0).
 
-import { expm1v, expv, madd } from "./vmath";
+import { expNonPositive, expm1NonPositive, expm1v, expv, madd } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -128,14 +128,14 @@ export function fieldParameterCount(desc: usize): i32 {
 /** Applies activation `act` to four lanes. */
 @inline function activate4(act: i32, z: v128): v128 {
   if (act == ACT_ELU) {
-    const e = expm1v(f32x4.min(z, f32x4.splat(0.0)));
+    const e = expm1NonPositive(f32x4.min(z, f32x4.splat(0.0)));
     return v128.bitselect(z, e, f32x4.gt(z, f32x4.splat(0.0)));
   } else if (act == ACT_SILU) {
-    const q = expv(f32x4.neg(f32x4.abs(z))); // e^{−|z|}
+    const q = expNonPositive(f32x4.neg(f32x4.abs(z))); // e^{−|z|}
     const num = v128.bitselect(f32x4.splat(1.0), q, f32x4.ge(z, f32x4.splat(0.0)));
     return f32x4.div(f32x4.mul(z, num), f32x4.add(q, f32x4.splat(1.0)));
   } else if (act == ACT_TANH) {
-    const e = expm1v(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
+    const e = expm1NonPositive(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
     const y = f32x4.div(f32x4.neg(e), f32x4.add(e, f32x4.splat(2.0)));
     return v128.or(y, v128.and(z, i32x4.splat(<i32>0x80000000)));
   } else {

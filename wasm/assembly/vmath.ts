@@ -36,9 +36,13 @@ const X_MAX: f32 = 88.0;
   }
 }
 
-/** expm1 (minus1) or exp of four lanes: the shared range reduction and polynomial. */
-@inline function expCore(x0: v128, minus1: bool): v128 {
-  const x = f32x4.min(f32x4.max(x0, f32x4.splat(X_MIN)), f32x4.splat(X_MAX));
+/**
+ * expm1 (minus1) or exp of four lanes: the shared range reduction and polynomial. `nonPositive`
+ * promises x ≤ 0 (or NaN), which saves the upper clamp.
+ */
+@inline function expCore(x0: v128, minus1: bool, nonPositive: bool): v128 {
+  let x = f32x4.max(x0, f32x4.splat(X_MIN));
+  if (!nonPositive) x = f32x4.min(x, f32x4.splat(X_MAX));
   // v = x·log2e + MAGIC rounds n into the low mantissa bits; shifting them into the exponent
   // field gives 2ⁿ (the MAGIC bits shift out of the word)
   const v = madd(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC));
@@ -59,11 +63,21 @@ const X_MAX: f32 = 88.0;
 
 /** expm1 of four lanes (see the error bound above). */
 @inline export function expm1v(x: v128): v128 {
-  return expCore(x, true);
+  return expCore(x, true, false);
 }
 
 /** exp of four lanes (see the error bound above). */
 @inline export function expv(x: v128): v128 {
-  return expCore(x, false);
+  return expCore(x, false, false);
+}
+
+/** expm1 of four lanes that are ≤ 0 (or NaN): `expm1v` without the upper clamp. */
+@inline export function expm1NonPositive(x: v128): v128 {
+  return expCore(x, true, true);
+}
+
+/** exp of four lanes that are ≤ 0 (or NaN): `expv` without the upper clamp. */
+@inline export function expNonPositive(x: v128): v128 {
+  return expCore(x, false, true);
 }
 
