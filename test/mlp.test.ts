@@ -75,8 +75,8 @@ describe('mlp', () => {
   for (const v of variants) {
     describe(v, () => {
       /** Max relative error of a kernel against a Math function over the grid. */
-      const maxRel = (c: Core, name: string, x: Float64Array, want: (x: number) => number): number => {
-        const y = apply(c, name, x)
+      const maxRel = (c: Core, name: string, x: Float64Array, want: (x: number) => number, act?: number): number => {
+        const y = apply(c, name, x, act)
         let rel = 0
         for (let i = 0; i < x.length; i++) {
           const w = want(x[i])
@@ -111,6 +111,12 @@ describe('mlp', () => {
         expect(e[0]).toBe(1)
         expect(Math.abs(e[1] - Math.exp(-87)) / Math.exp(-87)).toBeLessThan(4e-7)
         expect(e[2]).toBeNaN()
+      })
+
+      it.skipIf(skipVariant(v))('ELU on x ≤ 0 is the clamp-free expm1, within 2e-7 relative', () => {
+        const c = new Core(v)
+        const x = Float64Array.from([...grid(-17.5, 0), ...tiny.filter((t) => t < 0)])
+        expect(maxRel(c, 'vactivate', x, Math.expm1, 0)).toBeLessThan(2e-7)
       })
 
       it.skipIf(skipVariant(v))('every activation against Math within 5e-7 of max(1, |value|)', () => {
