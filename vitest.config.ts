@@ -9,5 +9,8 @@ export default defineConfig({
     // two forks keep the suite's wall time down without starving the tests that spawn workers.
     pool: 'forks',
     maxWorkers: 2,
+    // Node.js 20 validates relaxed SIMD only behind this flag (22 has it on): with it, the tests
+    // exercise both builds of the core, the fused one included.
+    execArgv: ['--experimental-wasm-relaxed-simd'],
   },
 })
