@@ -76,6 +76,16 @@ def integrate(model, x, steps, t0=0.0, t1=1.0):
     return x
 
 
+def blas_loaded():
+    """The BLAS libraries mapped into this process (Debian picks one through alternatives)."""
+    try:
+        with open("/proc/self/maps") as f:
+            names = {os.path.basename(ln.split()[-1]) for ln in f if "blas" in ln.lower()}
+        return sorted(names)
+    except OSError:
+        return []
+
+
 def reply(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -94,9 +104,7 @@ def main():
     model = VField(args.dim, [int(w) for w in args.hidden.split(",")], args.frequencies, args.activation)
     load_params(model, np.fromfile(args.params, dtype="<f4"))
     model.eval()
-    reply({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "blas": torch.__config__.show().count("BLAS_INFO") and
-           [ln.strip() for ln in torch.__config__.show().splitlines() if "BLAS_INFO" in ln][0]})
+    reply({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_loaded()})
     gen = torch.Generator().manual_seed(10)
     for line in sys.stdin:
         cmd = line.split()
