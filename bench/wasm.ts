@@ -2,6 +2,8 @@
  * The WASM side of `npm run bench`: the kernel's RK4 generation loop (`integratePtr` over a
  * `WasmField`) on a state kept in the core's linear memory, one variant per `Core`.
  */
+import { WasmField } from '../shared/core/field.ts'
+import { integratePtr } from '../shared/core/ode.ts'
 import { Core, type Variant } from '../shared/core/wasm.ts'
 import type { Mlp } from '../shared/model/spec.ts'
 
@@ -9,25 +11,15 @@ import type { Mlp } from '../shared/model/spec.ts'
 // model
 // -------------------------------------------------------------------------------------
 
-/** The parts of shared/core/field.ts and shared/core/ode.ts the bench drives. */
-interface KernelApi {
-  readonly WasmField: new (core: Core, model: Mlp) => object
-  readonly integratePtr: (
-    field: object,
-    statePtr: number,
-    n: number,
-    solver: { kind: 'rk4'; steps: number },
-    t0: number,
-    t1: number,
-  ) => { evaluations: number }
-}
-
 /** A generator on one core variant: a loaded field and a state buffer for up to `capacity` points. */
 export interface WasmGenerator {
   readonly variant: Variant
-  /** Seconds to integrate the `n` structure-of-arrays points `z` (copied in first, not timed). */
+  /**
+   * Seconds to integrate `n` points whose structure-of-arrays state `[d][n]` is the first `d · n`
+   * values of `z` (copied in first, not timed).
+   */
   time(z: Float32Array, n: number, steps: number): number
-  /** Integrates `z` (structure of arrays, n points) and returns the result. */
+  /** Integrates the `n` points of `z` (the same layout) and returns the result. */
   integrate(z: Float32Array, n: number, steps: number): Float32Array
 }
 
@@ -35,30 +27,13 @@ export interface WasmGenerator {
 // constructors
 // -------------------------------------------------------------------------------------
 
-let api: KernelApi | string | undefined
-
-/** Loads the kernel's host API, or says why it is not there. */
-const kernelApi = async (): Promise<KernelApi | string> => {
-  if (api === undefined) {
-    const field = '../shared/core/field.ts'
-    const ode = '../shared/core/ode.ts'
-    try {
-      const f = (await import(field)) as Pick<KernelApi, 'WasmField'>
-      const o = (await import(ode)) as Pick<KernelApi, 'integratePtr'>
-      api = { WasmField: f.WasmField, integratePtr: o.integratePtr }
-    } catch (e) {
-      api = `the WASM field and solver (shared/core/field.ts, ode.ts) are not available: ${e instanceof Error ? e.message : String(e)}`
-    }
-  }
-  return api
-}
-
-/** A generator for `m` on a fresh core of `variant`, or a string saying why there is none. */
-export const wasmGenerator = async (variant: Variant, m: Mlp, capacity: number): Promise<WasmGenerator | string> => {
-  const k = await kernelApi()
-  if (typeof k === 'string') return k
+/**
+ * A generator for `m` on a fresh core of `variant` (`relaxed` needs a runtime with relaxed SIMD),
+ * with room for `capacity` points.
+ */
+export const wasmGenerator = (variant: Variant, m: Mlp, capacity: number): WasmGenerator => {
   const core = new Core(variant)
-  const field = new k.WasmField(core, m)
+  const field = new WasmField(core, m)
   const d = m.spec.dim
   const state = core.allocF32(d * capacity)
   const load = (z: Float32Array, n: number): void => {
@@ -66,7 +41,8 @@ export const wasmGenerator = async (variant: Variant, m: Mlp, capacity: number):
     core.f32(state, d * n).set(z.subarray(0, d * n))
   }
   const run = (n: number, steps: number): void => {
-    k.integratePtr(field, state, n, { kind: 'rk4', steps }, 0, 1)
+    const st = integratePtr(field, state, n, { kind: 'rk4', steps }, 0, 1)
+    if (st.evaluations !== 4 * steps) throw new Error(`the rk4 kernel made ${st.evaluations} evaluations, not ${4 * steps}`)
   }
   return {
     variant: core.variant,
