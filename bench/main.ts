@@ -32,11 +32,12 @@ interface Options {
   readonly json: string | undefined
 }
 
-/** One contender: measures its points/s once per call. */
+/** One measurement taken once per round: a contender's points/s, or a peak's GFLOP/s. */
 interface Side {
   readonly key: string
   readonly label: string
-  /** Runs one timed generation and returns its points per second. */
+  readonly unit: 'points/s' | 'GFLOP/s'
+  /** Runs one timed measurement and returns its rate. */
   measure(): Promise<number>
 }
 
@@ -129,29 +130,32 @@ const main = async (argv: readonly string[]): Promise<void> => {
   )
   log('setting up and warming up…')
 
-  // ---- peak ----
-  const peakSimd = peakKernel('simd')
-  const peakRelaxed = relaxedSimdSupported() ? peakKernel('relaxed') : undefined
-  peakGflops(peakSimd, 'mulAdd', 1e5)
-  const peakIters = Math.round(((opt.quick ? 0.05 : 0.1) * peakGflops(peakSimd, 'mulAdd', 1e6) * 1e9) / 96)
-  if (peakRelaxed !== undefined) peakGflops(peakRelaxed, 'madd', 1e5)
-  else skipped.peakFused = 'this runtime lacks relaxed SIMD'
-
-  // ---- sides ----
+  // ---- peaks and WASM: each WASM build right after the peak it is compared with ----
   const sides: Side[] = []
   // i.i.d. standard normals: the first d · n of them are the structure-of-arrays state of n points
   const z = latents(WASM_CAPACITY, d, 11)
-
+  const peakSeconds = opt.quick ? 0.05 : 0.1
   for (const variant of ['simd', 'relaxed'] as const) {
     const key = `wasm-${variant}`
     if (variant === 'relaxed' && !relaxedSimdSupported()) {
       skipped[key] = 'this runtime lacks relaxed SIMD (npm run bench restarts Node.js 20 with --experimental-wasm-relaxed-simd)'
+      skipped['peak-madd'] = skipped[key]
       continue
     }
+    const k = peakKernel(variant)
+    const which = variant === 'simd' ? 'mulAdd' : 'madd'
+    peakGflops(k, which, 1e5)
+    const iterations = Math.round((peakSeconds * peakGflops(k, which, 1e6) * 1e9) / k.flopPerIteration)
+    sides.push({
+      key: `peak-${which.toLowerCase()}`,
+      label: variant === 'simd' ? 'mul + add (SIMD)' : 'relaxed_madd (fused)',
+      unit: 'GFLOP/s',
+      measure: async () => peakGflops(k, which, iterations),
+    })
     const g = wasmGenerator(variant, m, WASM_CAPACITY)
     for (let i = 0; i < 5; i++) g.time(z, 1024, STEPS) // past V8's baseline tier
     const n = sized((target * 1024) / g.time(z, 1024, STEPS), 1024, WASM_CAPACITY)
-    sides.push({ key, label: `WASM ${variant}`, measure: async () => n / g.time(z, n, STEPS) })
+    sides.push({ key, label: `WASM ${variant}`, unit: 'points/s', measure: async () => n / g.time(z, n, STEPS) })
   }
 
   {
@@ -167,7 +171,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
     time(64)
     time(64)
     const n = sized((target * 256) / time(256), 64, WASM_CAPACITY)
-    sides.push({ key: 'plain-js', label: 'plain JavaScript', measure: async () => n / time(n) })
+    sides.push({ key: 'plain-js', label: 'plain JavaScript', unit: 'points/s', measure: async () => n / time(n) })
   }
 
   const ort: OrtGenerator[] = []
@@ -183,7 +187,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
     }
     await time(B)
     const n = sized((target * B) / (await time(B)), B, Math.max(B, 65536))
-    sides.push({ key: `ort-${B}`, label: `onnxruntime, batch ${B}`, measure: async () => n / (await time(n)) })
+    sides.push({ key: `ort-${B}`, label: `onnxruntime, batch ${B}`, unit: 'points/s', measure: async () => n / (await time(n)) })
   }
 
   const torch = await startTorch(m)
@@ -193,6 +197,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
     sides.push({
       key: 'torch',
       label: `PyTorch ${torch.info.torch}, batch ${TORCH_BATCH}`,
+      unit: 'points/s',
       measure: async () => TORCH_BATCH / (await torch.gen(TORCH_BATCH, TORCH_BATCH, STEPS)),
     })
   }
@@ -219,11 +224,8 @@ const main = async (argv: readonly string[]): Promise<void> => {
 
   // ---- rounds ----
   const samples = new Map<string, number[]>(sides.map((s) => [s.key, []]))
-  const peaks = { mulAdd: [] as number[], madd: [] as number[] }
   const t0 = process.hrtime.bigint()
   for (let r = 0; r < opt.rounds; r++) {
-    peaks.mulAdd.push(peakGflops(peakSimd, 'mulAdd', peakIters))
-    if (peakRelaxed !== undefined) peaks.madd.push(peakGflops(peakRelaxed, 'madd', peakIters))
     for (const s of sides) samples.get(s.key)!.push(await s.measure())
     process.stdout.write(`  round ${r + 1}/${opt.rounds} done (${seconds(t0).toFixed(0)} s)\n`)
   }
@@ -231,20 +233,19 @@ const main = async (argv: readonly string[]): Promise<void> => {
   for (const g of ort) await g.release()
 
   // ---- report ----
-  const pointsPerS = Object.fromEntries([...samples].map(([k, xs]) => [k, summarize(xs)]))
+  const rates = Object.fromEntries([...samples].map(([k, xs]) => [k, summarize(xs)]))
+  const pointSides = sides.filter((s) => s.unit === 'points/s')
   log('')
   log('generation throughput, points/s (median over rounds, min – max), and field evaluations/s')
-  for (const s of sides) {
-    const p = pointsPerS[s.key]
+  for (const s of pointSides) {
+    const p = rates[s.key]
     log(`  ${s.label.padEnd(34)} ${fmtSummary(p, (x) => fmt(x)).padEnd(28)} ${fmt(p.median * EVALS_PER_POINT)} evals/s`)
   }
   for (const [k, why] of Object.entries(skipped)) log(`  ${k.padEnd(34)} skipped: ${why}`)
-  const peakMulAdd = summarize(peaks.mulAdd)
   log('')
-  log('f32x4 peak, GFLOP/s (multiply-add = 2 FLOP per lane, 4 lanes; 12 independent chains)')
-  log(`  ${'mul + add (SIMD)'.padEnd(34)} ${fmtSummary(peakMulAdd, (x) => x.toFixed(1))}`)
-  const peakMadd = peaks.madd.length > 0 ? summarize(peaks.madd) : undefined
-  if (peakMadd !== undefined) log(`  ${'relaxed_madd (fused)'.padEnd(34)} ${fmtSummary(peakMadd, (x) => x.toFixed(1))}`)
+  log('f32x4 peak, GFLOP/s (multiply-add = 2 FLOP per lane, 4 lanes; 12 independent chains), each measured just before the WASM build it is compared with')
+  for (const s of sides.filter((s) => s.unit === 'GFLOP/s'))
+    log(`  ${s.label.padEnd(34)} ${fmtSummary(rates[s.key], (x) => x.toFixed(1))}`)
 
   // per-round ratios
   const perRound = (a: string, b: string): Summary | undefined => {
@@ -253,7 +254,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
     if (xa === undefined || xb === undefined) return undefined
     return summarize(xa.map((x, i) => x / xb[i]))
   }
-  const bestOrt = ORT_BATCHES.map((B) => `ort-${B}`).reduce((a, b) => (pointsPerS[b].median > pointsPerS[a].median ? b : a))
+  const bestOrt = ORT_BATCHES.map((B) => `ort-${B}`).reduce((a, b) => (rates[b].median > rates[a].median ? b : a))
   const ratios: Record<string, Summary> = {}
   const ratioRows: Array<[string, string, string, string]> = [
     ['wasm-simd/plain-js', 'wasm-simd', 'plain-js', ''],
@@ -276,10 +277,10 @@ const main = async (argv: readonly string[]): Promise<void> => {
   // fraction of peak, per round
   const fractions: Record<string, Record<string, Summary>> = {}
   const flop = { anchor: ANCHOR_FLOP_PER_EVAL, mac: macFlopPerEvaluation(m), folded: foldedMacFlopPerEvaluation(m) }
-  const fractionRows: Array<[string, string, number[]]> = [
-    ['wasm-simd of the mul+add peak', 'wasm-simd', peaks.mulAdd],
-    ['wasm-relaxed of the fused peak', 'wasm-relaxed', peaks.madd],
-    ['wasm-relaxed of the mul+add peak', 'wasm-relaxed', peaks.mulAdd],
+  const fractionRows: Array<[string, string, string]> = [
+    ['wasm-simd of the mul+add peak', 'wasm-simd', 'peak-muladd'],
+    ['wasm-relaxed of the fused peak', 'wasm-relaxed', 'peak-madd'],
+    ['wasm-relaxed of the mul+add peak', 'wasm-relaxed', 'peak-muladd'],
   ]
   log('')
   log(
@@ -287,9 +288,10 @@ const main = async (argv: readonly string[]): Promise<void> => {
       `  FLOP/eval ${flop.anchor} (the anchors' count), ${flop.mac} (2 × the layers' multiply-adds), ` +
       `${flop.folded} (the same with the time features folded into the first bias once per stage, as the kernels do)`,
   )
-  for (const [name, key, peak] of fractionRows) {
+  for (const [name, key, peakKey] of fractionRows) {
     const xs = samples.get(key)
-    if (xs === undefined || peak.length === 0) continue
+    const peak = samples.get(peakKey)
+    if (xs === undefined || peak === undefined) continue
     const f = (perEval: number) => summarize(xs.map((x, i) => (x * EVALS_PER_POINT * perEval) / (peak[i] * 1e9)))
     fractions[name] = { anchor: f(flop.anchor), mac: f(flop.mac), folded: f(flop.folded) }
     const r = fractions[name]
@@ -319,8 +321,8 @@ const main = async (argv: readonly string[]): Promise<void> => {
       model: { spec: m.spec, parameters: parameterCount(m.spec) },
       solver: { kind: 'rk4', steps: STEPS, evaluationsPerPoint: EVALS_PER_POINT },
       rounds: opt.rounds,
-      pointsPerSecond: pointsPerS,
-      peakGflops: { mulAdd: peakMulAdd, madd: peakMadd },
+      pointsPerSecond: Object.fromEntries(pointSides.map((s) => [s.key, rates[s.key]])),
+      peakGflops: Object.fromEntries(sides.filter((s) => s.unit === 'GFLOP/s').map((s) => [s.key, rates[s.key]])),
       ratios,
       flopPerEvaluation: flop,
       fractionOfPeak: fractions,
