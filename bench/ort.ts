@@ -1,11 +1,12 @@
 /**
- * Generation with onnxruntime-node: the vector field exported to ONNX, RK4 on the host with one
+ * Generation with onnxruntime-node: the vector field exported to ONNX by the project's exporter
+ * (shared/model/onnx.ts, the files a run stores), RK4 on the host with one
  * `session.run` per solver stage on a batch of points, one intra-op thread. This is what a user
  * of a general ONNX runtime would write; `npm run bench` compares the WASM kernel against it.
  */
 import * as ort from 'onnxruntime-node'
+import { exportOnnx } from '../shared/model/onnx.ts'
 import type { Mlp } from '../shared/model/spec.ts'
-import { benchOnnx } from './onnx-graph.ts'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -39,7 +40,7 @@ export class OrtGenerator {
 
   /** A session on `m` exported to ONNX, one thread, all graph optimizations. */
   static async create(m: Mlp, batch: number): Promise<OrtGenerator> {
-    const session = await ort.InferenceSession.create(benchOnnx(m), {
+    const session = await ort.InferenceSession.create(exportOnnx(m), {
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
       executionMode: 'sequential',
