@@ -191,14 +191,19 @@ const main = async (argv: readonly string[]): Promise<void> => {
   }
 
   const torch = await startTorch(m)
+  const torchCpuPerWall: number[] = []
   if (typeof torch === 'string') skipped.torch = torch
   else {
-    await torch.gen(TORCH_BATCH, TORCH_BATCH, 1) // warm-up: allocator, BLAS threads
+    await torch.gen(TORCH_BATCH, TORCH_BATCH, 1) // warm-up: allocator, BLAS
     sides.push({
       key: 'torch',
       label: `PyTorch ${torch.info.torch}, batch ${TORCH_BATCH}`,
       unit: 'points/s',
-      measure: async () => TORCH_BATCH / (await torch.gen(TORCH_BATCH, TORCH_BATCH, STEPS)),
+      measure: async () => {
+        const r = await torch.gen(TORCH_BATCH, TORCH_BATCH, STEPS)
+        torchCpuPerWall.push(r.cpu / r.seconds)
+        return TORCH_BATCH / r.seconds
+      },
     })
   }
 
@@ -242,6 +247,11 @@ const main = async (argv: readonly string[]): Promise<void> => {
     log(`  ${s.label.padEnd(34)} ${fmtSummary(p, (x) => fmt(x)).padEnd(28)} ${fmt(p.median * EVALS_PER_POINT)} evals/s`)
   }
   for (const [k, why] of Object.entries(skipped)) log(`  ${k.padEnd(34)} skipped: ${why}`)
+  if (typeof torch !== 'string' && torchCpuPerWall.length > 0)
+    log(
+      `  (PyTorch: ${torch.info.threads} thread, BLAS ${torch.info.blas.join(', ') || 'unknown'}; ` +
+        `CPU/wall time ${summarize(torchCpuPerWall).median.toFixed(2)}, ≈ 1 means one core)`,
+    )
   log('')
   log('f32x4 peak, GFLOP/s (multiply-add = 2 FLOP per lane, 4 lanes; 12 independent chains), each measured just before the WASM build it is compared with')
   for (const s of sides.filter((s) => s.unit === 'GFLOP/s'))
@@ -317,7 +327,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
       cpus: cpus().length,
       node: process.version,
       relaxedSimd: relaxedSimdSupported(),
-      torch: typeof torch === 'string' ? undefined : torch.info,
+      torch: typeof torch === 'string' ? undefined : { ...torch.info, cpuPerWall: summarize(torchCpuPerWall) },
       model: { spec: m.spec, parameters: parameterCount(m.spec) },
       solver: { kind: 'rk4', steps: STEPS, evaluationsPerPoint: EVALS_PER_POINT },
       rounds: opt.rounds,

@@ -25,8 +25,11 @@ export interface TorchInfo {
 /** A running generation child. */
 export interface TorchGenerator {
   readonly info: TorchInfo
-  /** Seconds PyTorch took to integrate `n` fresh latent points, `batch` at a time. */
-  gen(n: number, batch: number, steps: number): Promise<number>
+  /**
+   * Wall and process-CPU seconds PyTorch took to integrate `n` fresh latent points, `batch` at a
+   * time (CPU ≈ wall: one thread ran).
+   */
+  gen(n: number, batch: number, steps: number): Promise<{ seconds: number; cpu: number }>
   /** Integrates the row-major points `rows` ([n, d]) with PyTorch and returns the result. */
   integrate(rows: Float32Array, n: number, steps: number): Promise<Float32Array>
   close(): void
@@ -64,7 +67,7 @@ export const startTorch = async (m: Mlp): Promise<TorchGenerator | string> => {
       '--frequencies', String(m.spec.frequencies),
       '--activation', m.spec.activation,
     ],
-    { env: { ...process.env, OMP_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    { env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] },
   )
   let stderr = ''
   child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)))
@@ -98,7 +101,8 @@ export const startTorch = async (m: Mlp): Promise<TorchGenerator | string> => {
   }
   return {
     info: { torch: String(ready.torch), threads: Number(ready.threads), blas: ready.blas as string[] },
-    gen: (n, batch, steps) => ask(`gen ${n} ${batch} ${steps}`, (msg) => Number(msg.seconds)),
+    gen: (n, batch, steps) =>
+      ask(`gen ${n} ${batch} ${steps}`, (msg) => ({ seconds: Number(msg.seconds), cpu: Number(msg.cpu) })),
     integrate: async (rows, n, steps) => {
       const src = join(dir, 'in.f32')
       const dst = join(dir, 'out.f32')

@@ -8,7 +8,9 @@ float32 file in the canonical layout (per layer W [out, in] row-major, then b), 
 with fixed-step RK4 under torch.no_grad(), batch by batch, exactly as ref.py's integrate().
 
 Protocol: one JSON object per line on stdout. First {"ready": ...}; then for each stdin line
-  gen <n> <batch> <steps>     -> {"seconds": s, "points": n}   (time of the integration only)
+  gen <n> <batch> <steps>     -> {"seconds": s, "cpu": c, "points": n}  (wall and process CPU
+                                                seconds of the integration only; c/s > 1 would
+                                                mean more than one thread ran)
   check <in> <out> <n> <steps> -> {"ok": true}  integrates float32 rows [n, d] from file <in>
                                                 into file <out>
   quit
@@ -20,7 +22,8 @@ import math
 import os
 import sys
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
 
 import time  # noqa: E402
 
@@ -116,10 +119,10 @@ def main():
             if cmd[0] == "gen":
                 n, batch, steps = int(cmd[1]), int(cmd[2]), int(cmd[3])
                 z = torch.randn(n, args.dim, generator=gen)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 for b in range(0, n, batch):
                     integrate(model, z[b:b + batch], steps)
-                reply({"seconds": time.perf_counter() - start, "points": n})
+                reply({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "points": n})
             elif cmd[0] == "check":
                 src, dst, n, steps = cmd[1], cmd[2], int(cmd[3]), int(cmd[4])
                 z = torch.from_numpy(np.fromfile(src, dtype="<f4").reshape(n, args.dim))
