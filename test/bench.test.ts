@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { benchModel, latents, rowsToSoa, soaToRows } from '../bench/model.ts'
+import { OrtGenerator } from '../bench/ort.ts'
+import { startTorch } from '../bench/torch.ts'
 import { PlainField, foldedMacFlopPerEvaluation, integrateRk4Plain, macFlopPerEvaluation } from '../bench/plain-js.ts'
 import { peakKernel } from '../bench/peak.ts'
 import { relaxedSimdSupported } from '../shared/core/wasm.ts'
@@ -78,6 +80,38 @@ describe('bench', () => {
     // keeps only its 2 data inputs: 2 · (2·32 + 32·32 + 32·32 + 32·2) = 4352.
     expect(macFlopPerEvaluation(m)).toBe(4800)
     expect(foldedMacFlopPerEvaluation(m)).toBe(4352)
+  })
+
+  // -------------------------------------------------------------------------------------
+  // onnxruntime and PyTorch drivers
+  // -------------------------------------------------------------------------------------
+
+  it('OrtGenerator integrates batch by batch like the plain loop', async () => {
+    const m = benchModel()
+    const n = 64
+    const z = latents(n, 2, 9)
+    const want = z.slice()
+    integrateRk4Plain(new PlainField(m), want, n, 16)
+    const g = await OrtGenerator.create(m, 32)
+    const rows = soaToRows(z, n, 2)
+    expect(await g.integrate(rows, n, 16)).toBe(2 * 64) // two batches × 64 stage runs
+    await expect(g.integrate(rows, 48, 16)).rejects.toThrow(/not a multiple of the batch size 32/)
+    await g.release()
+    // Same f32 loop, different summation order inside the layers (sgemm): a few f32 roundings
+    // per stage, as in the plain-vs-reference test; 1e-5 again.
+    const got = rowsToSoa(rows, n, 2)
+    for (let i = 0; i < 2 * n; i++) expect(Math.abs(got[i] - want[i])).toBeLessThan(1e-5)
+  })
+
+  it('startTorch says why when there is no Python to run', async () => {
+    const saved = process.env.BAYESAMP_PYTHON
+    process.env.BAYESAMP_PYTHON = '/nonexistent/python3'
+    try {
+      expect(await startTorch(benchModel())).toMatch(/^cannot run \/nonexistent\/python3/)
+    } finally {
+      if (saved === undefined) delete process.env.BAYESAMP_PYTHON
+      else process.env.BAYESAMP_PYTHON = saved
+    }
   })
 
   // -------------------------------------------------------------------------------------
