@@ -145,12 +145,14 @@ const main = async (argv: readonly string[]): Promise<void> => {
     const k = peakKernel(variant)
     const which = variant === 'simd' ? 'mulAdd' : 'madd'
     peakGflops(k, which, 1e5)
-    const iterations = Math.round((peakSeconds * peakGflops(k, which, 1e6) * 1e9) / k.flopPerIteration)
+    // A peak is the best the core can do: the best of three short probes per round, so that a
+    // probe the scheduler preempted does not pass for a low peak.
+    const iterations = Math.round((peakSeconds * peakGflops(k, which, 1e6) * 1e9) / k.flopPerIteration / 3)
     sides.push({
       key: `peak-${which.toLowerCase()}`,
       label: variant === 'simd' ? 'mul + add (SIMD)' : 'relaxed_madd (fused)',
       unit: 'GFLOP/s',
-      measure: async () => peakGflops(k, which, iterations),
+      measure: async () => Math.max(...[0, 1, 2].map(() => peakGflops(k, which, iterations))),
     })
     const g = wasmGenerator(variant, m, WASM_CAPACITY)
     for (let i = 0; i < 5; i++) g.time(z, 1024, STEPS) // past V8's baseline tier
@@ -253,7 +255,10 @@ const main = async (argv: readonly string[]): Promise<void> => {
         `CPU/wall time ${summarize(torchCpuPerWall).median.toFixed(2)}, ≈ 1 means one core)`,
     )
   log('')
-  log('f32x4 peak, GFLOP/s (multiply-add = 2 FLOP per lane, 4 lanes; 12 independent chains), each measured just before the WASM build it is compared with')
+  log(
+    'f32x4 peak, GFLOP/s (multiply-add = 2 FLOP per lane, 4 lanes; 12 independent chains; ' +
+      'best of 3 probes per round, each round just before the WASM build it is compared with)',
+  )
   for (const s of sides.filter((s) => s.unit === 'GFLOP/s'))
     log(`  ${s.label.padEnd(34)} ${fmtSummary(rates[s.key], (x) => x.toFixed(1))}`)
 
