@@ -63,7 +63,12 @@ export const soaToRows = (soa: Float32Array, n: number, dim: number, out = new F
 }
 
 /** Converts row-major `[n][dim]` to structure of arrays `[dim][n]`. */
-export const rowsToSoa = (rows: Float32Array, n: number, dim: number, out = new Float32Array(n * dim)): Float32Array => {
+export const rowsToSoa = (
+  rows: Float32Array,
+  n: number,
+  dim: number,
+  out = new Float32Array(n * dim),
+): Float32Array => {
   for (let j = 0; j < dim; j++) for (let i = 0; i < n; i++) out[j * n + i] = rows[i * dim + j]
   return out
 }

@@ -67,7 +67,10 @@ export const startTorch = async (m: Mlp): Promise<TorchGenerator | string> => {
       '--frequencies', String(m.spec.frequencies),
       '--activation', m.spec.activation,
     ],
-    { env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
   )
   let stderr = ''
   child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)))

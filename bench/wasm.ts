@@ -42,7 +42,8 @@ export const wasmGenerator = (variant: Variant, m: Mlp, capacity: number): WasmG
   }
   const run = (n: number, steps: number): void => {
     const st = integratePtr(field, state, n, { kind: 'rk4', steps }, 0, 1)
-    if (st.evaluations !== 4 * steps) throw new Error(`the rk4 kernel made ${st.evaluations} evaluations, not ${4 * steps}`)
+    if (st.evaluations !== 4 * steps)
+      throw new Error(`the rk4 kernel made ${st.evaluations} evaluations, not ${4 * steps}`)
   }
   return {
     variant: core.variant,

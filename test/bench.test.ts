@@ -138,7 +138,8 @@ describe('bench', () => {
     const file = join(import.meta.dirname, '..', 'wasm', 'build', 'peak.relaxed.wasm')
     const script =
       `const fs = require('node:fs');` +
-      `const e = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(${JSON.stringify(file)})), {}).exports;` +
+      `const bytes = fs.readFileSync(${JSON.stringify(file)});` +
+      `const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;` +
       `console.log(JSON.stringify([e.PEAK_FUSED.value, e.peakMadd(200, 0.5, 0.5), e.peakMadd(1, 2, 1)]))`
     const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '-e', script], { encoding: 'utf8' })
     if (r.status !== 0 && /bad option/.test(r.stderr)) return // a Node.js without the flag: covered above
