@@ -2,6 +2,8 @@
 //   wasm/build/core.simd.wasm     baseline: WebAssembly SIMD (v128), runs everywhere Node.js 20+ runs
 //   wasm/build/core.relaxed.wasm  relaxed SIMD (fused multiply-add), picked by the loader when the
 //                                 runtime validates it (Node.js 22, Lambda nodejs22.x)
+// and, for `npm run bench`, the f32x4 multiply-add peak microkernel (wasm/bench/peak.ts) into
+//   wasm/build/peak.simd.wasm, wasm/build/peak.relaxed.wasm
 // The kernels branch on ASC_FEATURE_RELAXED_SIMD at compile time, so both come from one source.
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -12,8 +14,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const outDir = join(here, 'build')
 mkdirSync(outDir, { recursive: true })
 
-const common = [
-  join(here, 'assembly', 'index.ts'),
+const options = [
   '--runtime', 'stub',
   '-O3',
   '--noAssert',
@@ -26,13 +27,20 @@ const variants = [
   { name: 'relaxed', features: ['--enable', 'simd', '--enable', 'relaxed-simd'] },
 ]
 
-for (const v of variants) {
-  const outFile = join(outDir, `core.${v.name}.wasm`)
-  const { error, stderr } = await asc.main([...common, ...v.features, '--outFile', outFile])
-  if (error) {
-    console.error(stderr.toString())
-    console.error(`wasm build failed for variant ${v.name}: ${error.message}`)
-    process.exit(1)
+const targets = [
+  { name: 'core', entry: join(here, 'assembly', 'index.ts') },
+  { name: 'peak', entry: join(here, 'bench', 'peak.ts') },
+]
+
+for (const t of targets) {
+  for (const v of variants) {
+    const outFile = join(outDir, `${t.name}.${v.name}.wasm`)
+    const { error, stderr } = await asc.main([t.entry, ...options, ...v.features, '--outFile', outFile])
+    if (error) {
+      console.error(stderr.toString())
+      console.error(`wasm build failed for ${t.name}, variant ${v.name}: ${error.message}`)
+      process.exit(1)
+    }
+    console.log(`built ${outFile}`)
   }
-  console.log(`built ${outFile}`)
 }
