@@ -9,10 +9,8 @@
  * are interleaved, and comparisons are per-round ratios (median and min–max over rounds), never
  * absolute figures from different moments.
  */
-import { existsSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { relaxedSimdSupported } from '../shared/core/wasm.ts'
 import { PAPER_SPEC, parameterCount } from '../shared/model/spec.ts'
 import { benchModel, latents, rowsToSoa, soaToRows } from './model.ts'
@@ -27,6 +25,7 @@ import {
 } from './plain-js.ts'
 import { startTorch } from './torch.ts'
 import { wasmGenerator } from './wasm.ts'
+import { type MemoryPoint, measureGeneration } from './memory.ts'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -34,6 +33,8 @@ import { wasmGenerator } from './wasm.ts'
 
 interface Options {
   readonly quick: boolean
+  /** Adds the 10⁸-point memory run. */
+  readonly memory: boolean
   readonly rounds: number
   readonly json: string | undefined
 }
@@ -101,22 +102,24 @@ const sized = (n: number, unit: number, cap = Infinity): number =>
 
 const parseArgs = (argv: readonly string[]): Options => {
   let quick = false
+  let memory = false
   let rounds: number | undefined
   let json: string | undefined
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') quick = true
+    else if (a === '--memory') memory = true
     else if (a === '--json') json = argv[++i]
     else if (a === '--rounds') rounds = Number(argv[++i])
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench [-- --quick] [--rounds N] [--json out.json]')
+      console.log('usage: npm run bench [-- --quick] [--memory] [--rounds N] [--json out.json]')
       process.exit(0)
     } else throw new Error(`bench: unknown option '${a}' (try --help)`)
   }
   if (json === undefined && argv.includes('--json')) throw new Error('bench: --json needs a file name')
   const r = rounds ?? (quick ? 1 : 7)
   if (!Number.isInteger(r) || r < 1) throw new Error(`bench: --rounds must be a positive integer, got ${rounds}`)
-  return { quick, rounds: r, json }
+  return { quick, memory, rounds: r, json }
 }
 
 // -------------------------------------------------------------------------------------
@@ -339,13 +342,17 @@ const main = async (argv: readonly string[]): Promise<void> => {
   log(`agreement: max |Δx| against plain JavaScript after RK4-${STEPS}, 256 points (f32 rounding only, ≲ 1e-5)`)
   for (const [k, v] of Object.entries(agreement)) log(`  ${k.padEnd(34)} ${v.toExponential(1)}`)
 
-  const here = dirname(fileURLToPath(import.meta.url))
-  const generateDir = join(here, '..', 'shared', 'generate')
-  const memory = existsSync(generateDir)
-    ? 'skipped: shared/generate exists but is not wired into the bench yet'
-    : 'skipped: there is no generation API (shared/generate/) on this branch yet'
+  // Memory: peak resident set of a whole generation (all workers) at growing N; bounded by the
+  // chunking, so it should stay flat. --memory adds the issue's 10⁸-point run (~40 s).
+  const sizes = opt.quick ? [1e5] : opt.memory ? [1e5, 1e6, 1e7, 1e8] : [1e5, 1e6, 1e7]
+  const memory: MemoryPoint[] = []
   log('')
-  log(`memory (resident set of a generation at growing N): ${memory}`)
+  log('memory: peak resident set of a generation (2 workers, euler 1 step, 4 grids), whole process')
+  for (const n of sizes) {
+    const p = await measureGeneration(n)
+    memory.push(p)
+    log(`  N = ${n.toExponential(0).padEnd(6)} ${p.maxRssMiB.toFixed(0).padStart(5)} MiB   (${p.seconds.toFixed(1)} s)`)
+  }
 
   if (opt.json !== undefined) {
     const doc = {
