@@ -17,11 +17,12 @@ import { integrate } from '../shared/core/ode.ts'
 import { normals } from '../shared/core/rng.ts'
 import { Core } from '../shared/core/wasm.ts'
 import { radialEdges } from '../shared/data/gamma-ring.ts'
-import { generateWasm } from '../shared/generate/generate.ts'
+import { generateOrt, generateWasm } from '../shared/generate/generate.ts'
 import { sidecarPath } from '../shared/generate/output.ts'
 import { type GenerationPlan, chunks, gridLimits, planProblem, totalPoints } from '../shared/generate/plan.ts'
 import { decodeNpy, npyNumbers } from '../shared/io/npy.ts'
 import { exportOnnx } from '../shared/model/onnx.ts'
+import { OrtField } from '../shared/model/ort.ts'
 import { PAPER_SPEC, mlp, parameterCount, type Mlp } from '../shared/model/spec.ts'
 
 const run = promisify(execFile)
@@ -130,6 +131,19 @@ describe('generateWasm', () => {
     // only points within ~1e-5 of an edge can change bins: a handful out of 1500, never a bin's bulk.
     a.counts.forEach((c, g) => {
       const moved = c.reduce((acc, v, j) => acc + Math.abs(v - b.counts[g][j]), 0) / 2
+      expect(moved).toBeLessThanOrEqual(5)
+    })
+  })
+
+  it('onnxruntime with the host solvers counts what the WASM core counts, up to rounding at edges', async () => {
+    const field = await OrtField.create(exportOnnx(m), 'model')
+    const [viaOrt, viaWasm] = [await generateOrt(field, plan), await generateWasm(m, plan, { workers: 0, variant: 'simd' })]
+    expect(viaOrt.evaluator).toBe('onnxruntime')
+    expect(viaOrt.evaluations).toBe(viaWasm.evaluations)
+    // Host solvers keep the state in f64, the kernel in f32: points differ by ~1e-6, so only
+    // points that close to an edge may change bins.
+    viaOrt.counts.forEach((c, g) => {
+      const moved = c.reduce((acc, v, j) => acc + Math.abs(v - viaWasm.counts[g][j]), 0) / 2
       expect(moved).toBeLessThanOrEqual(5)
     })
   })

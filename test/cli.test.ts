@@ -1,0 +1,70 @@
+/**
+ * The command line as a user runs it (a child process): `vfield` against the outputs PyTorch
+ * recorded for the same inputs, both evaluation paths, and its input errors.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = join(import.meta.dirname, '..')
+const dir = mkdtempSync(join(tmpdir(), 'bayesamp-cli-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const cli = (...args: string[]) => promisify(execFile)(process.execPath, ['bin/bayesamp.js', ...args], { cwd: root })
+
+interface Recorded {
+  t: number[]
+  x: number[][]
+  v: number[][]
+}
+
+/** Writes the vfield input for recorded (t, x) and returns the recorded outputs. */
+const inputFor = (name: string, r: Recorded): string => {
+  const file = join(dir, `${name}.io.json`)
+  writeFileSync(file, JSON.stringify(r.t.map((t, i) => ({ t, x: r.x[i] }))))
+  return file
+}
+
+const rows = (values: number[], d: number): number[][] =>
+  Array.from({ length: values.length / d }, (_, i) => values.slice(i * d, (i + 1) * d))
+
+// PyTorch evaluated in float32; the kernels agree with it to ~1e-7 (onnx.test.ts), so 1e-5 of
+// max(1, |v|) leaves room for f32 reordering and nothing else.
+const close = (got: number[][], want: number[][]) =>
+  got.forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - want[i][j])).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[i][j])))))
+
+describe('bayesamp vfield', () => {
+  it('prints what PyTorch computed for the example model (WASM path)', async () => {
+    const io = JSON.parse(readFileSync(join(root, 'examples/models/ring-cfm.io.json'), 'utf8'))
+    const rec: Recorded = { t: io.inputs.t.values, x: rows(io.inputs.x.values.flat(), 2), v: rows(io.outputs.v.values.flat(), 2) }
+    const { stdout, stderr } = await cli('vfield', '--model', 'examples/models/ring-cfm.onnx', '--input', inputFor('ring', rec))
+    expect(stderr).toMatch(/WASM kernel/)
+    close(JSON.parse(stdout).map((o: { v: number[] }) => o.v), rec.v)
+  })
+
+  it('evaluates a graph outside the MLP family through onnxruntime and says why', async () => {
+    const fx = JSON.parse(readFileSync(join(root, 'test/fixtures/torch/skip.json'), 'utf8'))
+    const d = fx.x.shape[1]
+    const rec: Recorded = { t: fx.t.values.flat(), x: rows(fx.x.values.flat(), d), v: rows(fx.v.values.flat(), d) }
+    const { stdout, stderr } = await cli('vfield', '--model', 'test/fixtures/torch/skip.onnx', '--input', inputFor('skip', rec))
+    expect(stderr).toMatch(/not the MLP family .* onnxruntime-node/)
+    close(JSON.parse(stdout).map((o: { v: number[] }) => o.v), rec.v)
+  })
+
+  it('names the input file and the entry that is wrong', async () => {
+    const bad = join(dir, 'bad.json')
+    writeFileSync(bad, JSON.stringify([{ t: 0.5, x: [1, 2] }, { t: 0.5, x: [1] }]))
+    await expect(cli('vfield', '--model', 'examples/models/ring-cfm.onnx', '--input', bad)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/bad\.json\[1\]\.x: has 1 components, the model takes 2/),
+    })
+    writeFileSync(bad, '{"t": ')
+    await expect(cli('vfield', '--model', 'examples/models/ring-cfm.onnx', '--input', bad)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/bad\.json: not valid JSON/),
+    })
+    await expect(cli('vfield', '--model', join(dir, 'none.onnx'), '--input', bad)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/none\.onnx: no such model file/),
+    })
+  })
+})
