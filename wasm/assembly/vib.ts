@@ -58,12 +58,17 @@ export function vib_noise_rows(desc: usize): i32 {
   return ((<usize>P << 2) + 15) & ~(<usize>15);
 }
 
-/** Rows of a VIB block cache beyond H and G: A2_0 … A2_{L−1} (squared inputs), E_1 … E_L (ε/s). */
-function extraRows(desc: usize): i32 {
+/** Rows of the layer inputs H_0 … H_{L−1} (the squared inputs A2 have the same shape). */
+function inputRows(desc: usize): i32 {
   const L = descLayers(desc);
   let rows = 0;
   for (let l = 0; l < L; l++) rows += descWidth(desc, l);
-  return rows + vib_noise_rows(desc);
+  return rows;
+}
+
+/** Rows of a VIB block cache beyond H and G: A2_0 … A2_{L−1} (squared inputs), E_1 … E_L (ε/s). */
+function extraRows(desc: usize): i32 {
+  return inputRows(desc) + vib_noise_rows(desc);
 }
 
 /** Bytes of the scratch that `vib_loss_grad` needs. */
@@ -94,6 +99,17 @@ export function vib_scratch_bytes(desc: usize): usize {
 // @ts-ignore: decorator
 @inline function sigmoidFrom(r: f64, e: f64): f64 {
   return r >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/** vr = σ², chain = σ·sigmoid(ρ) = σ·dσ/dρ for `P` parameters, σ = softplus(ρ) in f64, stored f32. */
+function varianceAndChain(rho: usize, P: i32, vr: usize, chain: usize): void {
+  for (let k = 0; k < P; k++) {
+    const r = <f64>load<f32>(rho + (<usize>k << 2));
+    const e = Math.exp(-Math.abs(r));
+    const s = max(r, 0.0) + Math.log1p(e);
+    store<f32>(vr + (<usize>k << 2), <f32>(s * s));
+    store<f32>(chain + (<usize>k << 2), <f32>(s * sigmoidFrom(r, e)));
+  }
 }
 
 /** σ = softplus(ρ) of `n` parameters, f32 out (for the host's posterior draws and tests). */
@@ -286,24 +302,14 @@ export function vib_loss_grad(
   const chain = vr + vecBytes(P);
   const cache = chain + vecBytes(P);
   const a2Base = cache + blockCacheBytes(desc);
-  let rowsA2 = 0;
-  for (let l = 0; l < L; l++) rowsA2 += descWidth(desc, l);
-  const eBase = a2Base + <usize>rowsA2 * ROW;
+  const eBase = a2Base + <usize>inputRows(desc) * ROW;
   const bwd = a2Base + <usize>extraRows(desc) * ROW;
   const bufA = bwd;
   const bufB = bwd + <usize>maxWidth(desc) * ROW;
   const bufG = bufB + <usize>maxWidth(desc) * ROW;
   const tmp = bufG + <usize>maxWidth(desc) * ROW;
   const dout = tmp + <usize>maxWidth(desc) * ROW;
-
-  // σ² (the variance parameters) and dσ/dρ·σ = σ·sigmoid(ρ) (turns Σ g·a² into dL/dρ)
-  for (let k = 0; k < P; k++) {
-    const r = <f64>load<f32>(rho + (<usize>k << 2));
-    const e = Math.exp(-Math.abs(r));
-    const s = max(r, 0.0) + Math.log1p(e);
-    store<f32>(vr + (<usize>k << 2), <f32>(s * s));
-    store<f32>(chain + (<usize>k << 2), <f32>(s * sigmoidFrom(r, e)));
-  }
+  varianceAndChain(rho, P, vr, chain);
   memory.fill(gaccMu, 0, 2 * accBytes(P));
   const scale: f32 = <f32>(2.0 / <f64>n);
   let loss: f64 = 0;
@@ -334,6 +340,34 @@ export function vib_loss_grad(
     store<f32>(gradRho + at, load<f32>(gradRho + at) * load<f32>(chain + at));
   }
   return loss / <f64>n;
+}
+
+/**
+ * The field v under local reparameterization with noise `eps` (SoA [R][n]), as vib_loss_grad
+ * samples it, written to `out` (SoA [d][n]). `scratch` holds vib_scratch_bytes(desc) bytes.
+ */
+export function vib_forward(mu: usize, rho: usize, desc: usize, t: usize, x: usize, eps: usize, n: i32, out: usize, scratch: usize): void {
+  const d = descDim(desc);
+  const L = descLayers(desc);
+  const P = paramCount(desc);
+  const vr = scratch + 2 * accBytes(P);
+  const chain = vr + vecBytes(P);
+  const cache = chain + vecBytes(P);
+  const a2Base = cache + blockCacheBytes(desc);
+  const eBase = a2Base + <usize>inputRows(desc) * ROW;
+  const tmp = a2Base + <usize>extraRows(desc) * ROW;
+  varianceAndChain(rho, P, vr, chain);
+  for (let start = 0; start < n; start += BLOCK) {
+    const nb = min(BLOCK, n - start);
+    const np = paddedPoints(nb);
+    const off = <usize>start << 2;
+    writeFeatures(desc, cache, t + off, x + off, n, nb, np);
+    vibForwardBlock(mu, vr, desc, cache, a2Base, eBase, eps + off, n, nb, np, tmp);
+    const v = cacheH(desc, cache, L);
+    for (let j = 0; j < d; j++) {
+      memory.copy(out + ((<usize>j * <usize>n) << 2) + off, v + <usize>j * ROW, <usize>nb << 2);
+    }
+  }
 }
 
 /**
