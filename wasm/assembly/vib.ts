@@ -430,22 +430,20 @@ const ROUND_BIAS: f32 = 12582912.0; // 1.5·2^23: x + it rounds x (|x| < 2^22) t
   return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), f32x4.splat(LN2)), lnm);
 }
 
-// results of vsincos2pi
-let vcos: v128 = i32x4.splat(0);
-let vsin: v128 = i32x4.splat(0);
-
 /**
- * cos 2πu and sin 2πu per lane for u ∈ [0, 1] into vcos, vsin. q = round(4u) (ties to even),
- * φ = 2π(u − q/4) ∈ [−π/4, π/4] (u − q/4 is exact); Taylor polynomials of sin (degree 9,
+ * Box–Muller from two lane vectors of uniforms: stores √(−2 ln u)·cos 2πv at `dst` and
+ * √(−2 ln u)·sin 2πv at `dst + 16`. cos 2πv and sin 2πv: q = round(4v) (ties to even),
+ * φ = 2π(v − q/4) ∈ [−π/4, π/4] (v − q/4 is exact); Taylor polynomials of sin (degree 9,
  * remainder ≤ (π/4)¹¹/11! = 1.8e−9) and cos (degree 10, ≤ (π/4)¹²/12! = 1.1e−10); then the
  * quadrant q mod 4 rotates (c, s) to (c, s), (−s, c), (−c, −s), (s, −c).
  */
 // @ts-ignore: decorator
-@inline function vsincos2pi(u: v128): void {
-  const y = f32x4.add(f32x4.mul(u, f32x4.splat(4.0)), f32x4.splat(ROUND_BIAS));
+@inline function boxMuller(u: v128, v: v128, dst: usize): void {
+  const rad = f32x4.sqrt(f32x4.mul(f32x4.splat(-2.0), vlog(u)));
+  const y = f32x4.add(f32x4.mul(v, f32x4.splat(4.0)), f32x4.splat(ROUND_BIAS));
   const q = f32x4.sub(y, f32x4.splat(ROUND_BIAS));
   const qi = v128.and(y, i32x4.splat(3)); // the integer's low bits sit in the mantissa's low bits
-  const phi = f32x4.mul(f32x4.sub(u, f32x4.mul(q, f32x4.splat(0.25))), f32x4.splat(TWO_PI));
+  const phi = f32x4.mul(f32x4.sub(v, f32x4.mul(q, f32x4.splat(0.25))), f32x4.splat(TWO_PI));
   const p2 = f32x4.mul(phi, phi);
   let sp = f32x4.splat(<f32>(1.0 / 362880.0));
   sp = f32x4.sub(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 5040.0)));
@@ -463,8 +461,10 @@ let vsin: v128 = i32x4.splat(0);
   const c0 = v128.bitselect(sn, cs, swap);
   const s0 = v128.bitselect(cs, sn, swap);
   // cos negative in quadrants 1, 2: bit 1 of q + 1; sin negative in 2, 3: bit 1 of q
-  vcos = v128.xor(c0, i32x4.shl(v128.and(i32x4.add(qi, i32x4.splat(1)), i32x4.splat(2)), 30));
-  vsin = v128.xor(s0, i32x4.shl(v128.and(qi, i32x4.splat(2)), 30));
+  const cosv = v128.xor(c0, i32x4.shl(v128.and(i32x4.add(qi, i32x4.splat(1)), i32x4.splat(2)), 30));
+  const sinv = v128.xor(s0, i32x4.shl(v128.and(qi, i32x4.splat(2)), 30));
+  v128.store(dst, f32x4.mul(rad, cosv));
+  v128.store(dst, f32x4.mul(rad, sinv), 16);
 }
 
 /** (⌊w / 2^8⌋ + ½)·2^−24 per lane: a uniform in (0, 1), exact in f32. */
@@ -472,6 +472,11 @@ let vsin: v128 = i32x4.splat(0);
 @inline function vuniform(w: v128): v128 {
   return f32x4.mul(f32x4.add(f32x4.convert_i32x4_u(i32x4.shr_u(w, 8)), f32x4.splat(0.5)), f32x4.splat(Ox1p_24));
 }
+
+/** Four v128 of a block's normals, rows 4j … 4j+3 (static data, 16-byte aligned). */
+const NOISE_TMP: usize = memory.data(64, 16);
+/** The Philox round keys of a vib_noise call, splatted: 10 × (k0, k1), 16 bytes each. */
+const NOISE_KEYS: usize = memory.data(320, 16);
 
 /**
  * Standard normals for rows [0, rows) of points [start, start + n), f32 SoA out[r·n + p], by the
@@ -486,7 +491,15 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
   const rowBytes = <usize>n << 2;
   const M0 = i32x4.splat(0xd2511f53);
   const M1 = i32x4.splat(0xcd9e8d57);
-  const twoN = f32x4.splat(-2.0);
+  // the ten round keys (k0 + r·W0, k1 + r·W1), splatted once
+  let k0 = seed;
+  let k1 = stream;
+  for (let round = 0; round < 10; round++) {
+    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k0));
+    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k1), 16);
+    k0 += 0x9e3779b9;
+    k1 += 0xbb67ae85;
+  }
   for (let p = 0; p < n; p += 4) {
     const i0 = first + <u64>p;
     const i1 = i0 + 1;
@@ -506,44 +519,31 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
       let c1 = hi;
       let c2 = i32x4.splat(j);
       let c3 = i32x4.splat(0);
-      let k0 = seed;
-      let k1 = stream;
       for (let round = 0; round < 10; round++) {
         const a0 = i64x2.extmul_low_i32x4_u(c0, M0);
         const b0 = i64x2.extmul_high_i32x4_u(c0, M0);
         const a1 = i64x2.extmul_low_i32x4_u(c2, M1);
         const b1 = i64x2.extmul_high_i32x4_u(c2, M1);
+        // high and low 32-bit halves of the four 64-bit products
         const hi0 = i8x16.shuffle(a0, b0, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
         const hi1 = i8x16.shuffle(a1, b1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-        const lo0 = i32x4.mul(c0, M0);
-        const lo1 = i32x4.mul(c2, M1);
-        c0 = v128.xor(v128.xor(hi1, c1), i32x4.splat(<i32>k0));
+        const lo0 = i8x16.shuffle(a0, b0, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+        const lo1 = i8x16.shuffle(a1, b1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+        const keys = NOISE_KEYS + (<usize>round << 5);
+        c0 = v128.xor(v128.xor(hi1, c1), v128.load(keys));
         c1 = lo1;
-        c2 = v128.xor(v128.xor(hi0, c3), i32x4.splat(<i32>k1));
+        c2 = v128.xor(v128.xor(hi0, c3), v128.load(keys, 16));
         c3 = lo0;
-        k0 += 0x9e3779b9;
-        k1 += 0xbb67ae85;
       }
-      const r0 = f32x4.sqrt(f32x4.mul(twoN, vlog(vuniform(c0))));
-      vsincos2pi(vuniform(c1));
-      const z0 = f32x4.mul(r0, vcos);
-      const z1 = f32x4.mul(r0, vsin);
-      const r1 = f32x4.sqrt(f32x4.mul(twoN, vlog(vuniform(c2))));
-      vsincos2pi(vuniform(c3));
-      const z2 = f32x4.mul(r1, vcos);
-      const z3 = f32x4.mul(r1, vsin);
+      boxMuller(vuniform(c0), vuniform(c1), NOISE_TMP);
+      boxMuller(vuniform(c2), vuniform(c3), NOISE_TMP + 32);
       const row = 4 * j;
       const base = out + (<usize>p << 2) + <usize>row * rowBytes;
-      if (lanes == 4) {
-        v128.store(base, z0);
-        if (row + 1 < rows) v128.store(base + rowBytes, z1);
-        if (row + 2 < rows) v128.store(base + 2 * rowBytes, z2);
-        if (row + 3 < rows) v128.store(base + 3 * rowBytes, z3);
-      } else {
-        storeLanes(base, z0, lanes);
-        if (row + 1 < rows) storeLanes(base + rowBytes, z1, lanes);
-        if (row + 2 < rows) storeLanes(base + 2 * rowBytes, z2, lanes);
-        if (row + 3 < rows) storeLanes(base + 3 * rowBytes, z3, lanes);
+      const last = min(4, rows - row);
+      for (let q = 0; q < last; q++) {
+        const z = v128.load(NOISE_TMP + (<usize>q << 4));
+        if (lanes == 4) v128.store(base + <usize>q * rowBytes, z);
+        else storeLanes(base + <usize>q * rowBytes, z, lanes);
       }
     }
   }
