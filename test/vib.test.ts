@@ -146,7 +146,9 @@ describe('vib', () => {
       const R = noiseRows(spec)
       const ref: number[] = []
       for (let p = 0; p < n; p++)
-        ref.push(...vibPointRef(spec, b.mu, b.rho, b.t[p], b.xt.subarray(3 * p, 3 * p + 3), b.eps.subarray(p * R, (p + 1) * R)))
+        ref.push(
+          ...vibPointRef(spec, b.mu, b.rho, b.t[p], b.xt.subarray(3 * p, 3 * p + 3), b.eps.subarray(p * R, (p + 1) * R)),
+        )
       // f32 against f64 over four layers: 1e-5 relative to the scale
       expect(relMaxError(v, ref)).toBeLessThan(1e-5)
     })
@@ -167,7 +169,7 @@ describe('vib', () => {
   // local reparameterization
   // -------------------------------------------------------------------------------------
 
-  it('local reparameterization: pre-activations have mean μW·a + μb and variance σW²·a² + σb² per point', () => {
+  it('local reparameterization: per point, pre-activation mean μW·a + μb, variance σW²·a² + σb²', () => {
     // one hidden layer of 2 ReLU units whose pre-activations sit near 50 (never negative: ReLU is
     // the identity), and an output layer v = h − 50 with σ ≈ 4e−18 (deterministic): v is the
     // first layer's sampled pre-activation minus 50
@@ -194,7 +196,8 @@ describe('vib', () => {
     const v = vibForward(core, mlp(spec, mu), rho, t, x, eps)
     const m = [0, 1].map((o) => mu[L1.b + o] - 50 + a.reduce((s, ai, i) => s + mu[L1.w + 3 * o + i] * ai, 0))
     const s2 = [0, 1].map(
-      (o) => softplus(rho[L1.b + o]) ** 2 + a.reduce((s, ai, i) => s + softplus(rho[L1.w + 3 * o + i]) ** 2 * ai * ai, 0),
+      (o) =>
+        softplus(rho[L1.b + o]) ** 2 + a.reduce((s, ai, i) => s + softplus(rho[L1.w + 3 * o + i]) ** 2 * ai * ai, 0),
     )
     const col = (o: number) => Float64Array.from({ length: M }, (_, p) => v[2 * p + o])
     for (const o of [0, 1]) {
@@ -240,7 +243,8 @@ describe('vib', () => {
         }
       // a sub-range is the same draws
       const part = vibNoise(core, 0xdeadbeef, 77, start + 2, 3, rows)
-      for (let q = 0; q < rows; q++) expect(Array.from(part.subarray(3 * q, 3 * q + 3))).toEqual(Array.from(z.subarray(q * n + 2, q * n + 5)))
+      for (let q = 0; q < rows; q++)
+        expect(Array.from(part.subarray(3 * q, 3 * q + 3))).toEqual(Array.from(z.subarray(q * n + 2, q * n + 5)))
     })
 
     it('draws standard normals (moments over 25 000 × 8)', () => {
@@ -321,7 +325,8 @@ describe('vib', () => {
       const paper = vibKl(core, mu, rho, klCoefficients(spec, 'paper', k, N, B))
       expect(Math.abs(paper.weighted - (k / B) * perTensorMeans) / paper.weighted).toBeLessThan(1e-6)
       // with the same KL κ for every weight the two weights are k·P·κ/N and k·8·κ/B
-      const flat = vibKl(core, new Float32Array(P), new Float32Array(P).fill(-3), klCoefficients(spec, 'paper', k, N, B))
+      const coef = klCoefficients(spec, 'paper', k, N, B)
+      const flat = vibKl(core, new Float32Array(P), new Float32Array(P).fill(-3), coef)
       const kappa = flat.raw / P
       expect(Math.abs(flat.weighted - (k * 8 * kappa) / B) / flat.weighted).toBeLessThan(1e-6)
     })
@@ -363,7 +368,7 @@ describe('vib', () => {
     const spec: MlpSpec = { dim: 2, hidden: [16, 16], activation: 'elu', frequencies: 3 }
     const gaussian = (N: number, seed: number): Float32Array => {
       const r = seeded(seed)
-      return Float32Array.from({ length: 2 * N }, (_, k) => (k % 2 === 0 ? 2 : -1) + (k % 2 === 0 ? 0.5 : 0.8) * normal(r))
+      return Float32Array.from({ length: 2 * N }, (_, k) => (k % 2 === 0 ? 2 + 0.5 * normal(r) : -1 + 0.8 * normal(r)))
     }
     const data = gaussian(2000, 1)
     const base = { spec, data, batchSize: 200, lr: 3e-3, seed: 7, draws: 20, stop: { window: 1000 } } as const
@@ -448,8 +453,8 @@ describe('vib', () => {
 
     it('rejects bad options with the field named', () => {
       expect(() => trainVib(core, { ...base, epochs: 1, k: -1 })).toThrow(/k must be a non-negative number/)
-      expect(() => trainVib(core, { ...base, epochs: 1, priorScale: 0 })).toThrow(/priorScale must be a positive number/)
-      expect(() => trainVib(core, { ...base, epochs: 1, stop: { window: 0 } })).toThrow(/stop.window must be a positive integer/)
+      expect(() => trainVib(core, { ...base, epochs: 1, priorScale: 0 })).toThrow(/priorScale must be a positive/)
+      expect(() => trainVib(core, { ...base, epochs: 1, stop: { window: 0 } })).toThrow(/stop.window must be a positive/)
       expect(() => trainVib(core, { ...base, epochs: 1, klNormalization: 'mean' as 'elbo' })).toThrow(/klNormalization/)
       expect(() => trainVib(core, { ...base, epochs: 1, batchSize: 5000 })).toThrow(/fewer than one batch/)
     })

@@ -201,10 +201,17 @@ export const noiseRows = (spec: MlpSpec): number => spec.hidden.reduce((a, w) =>
  * The per-weight KL coefficients c_k (canonical order) of a normalization; see the module header.
  * `N` is the training-set size, `B` the batch size.
  */
-export const klCoefficients = (spec: MlpSpec, normalization: KlNormalization, k: number, N: number, B: number): Float32Array => {
+export const klCoefficients = (
+  spec: MlpSpec,
+  normalization: KlNormalization,
+  k: number,
+  N: number,
+  B: number,
+): Float32Array => {
   const c = new Float32Array(parameterCount(spec))
   if (normalization === 'elbo') return c.fill(k / N)
-  if (normalization !== 'paper') throw new RangeError(`klNormalization must be 'elbo' or 'paper', got '${String(normalization)}'`)
+  if (normalization !== 'paper')
+    throw new RangeError(`klNormalization must be 'elbo' or 'paper', got '${String(normalization)}'`)
   for (const L of layerOffsets(spec)) {
     c.fill(k / (L.in * L.out * B), L.w, L.w + L.in * L.out)
     c.fill(k / (L.out * B), L.b, L.b + L.out)
@@ -216,14 +223,22 @@ export const klCoefficients = (spec: MlpSpec, normalization: KlNormalization, k:
  * Standard normals for rows [0, rows) of points [start, start + n) of stream `stream` under `seed`,
  * from the core's SIMD generator (vib_noise), SoA `[rows][n]`.
  */
-export const vibNoise = (core: Core, seed: number, stream: number, start: number, n: number, rows: number): Float32Array => {
+export const vibNoise = (
+  core: Core,
+  seed: number,
+  stream: number,
+  start: number,
+  n: number,
+  rows: number,
+): Float32Array => {
   for (const [what, x, hi] of [
     ['seed', seed, 2 ** 32 - 1],
     ['stream', stream, 2 ** 32 - 1],
     ['n', n, 2 ** 31 - 1],
     ['rows', rows, 2 ** 20],
   ] as const)
-    if (!Number.isInteger(x) || x < 0 || x > hi) throw new RangeError(`vibNoise: ${what} must be an integer in [0, ${hi}], got ${x}`)
+    if (!Number.isInteger(x) || x < 0 || x > hi)
+      throw new RangeError(`vibNoise: ${what} must be an integer in [0, ${hi}], got ${x}`)
   if (!Number.isInteger(start) || start < 0 || start > 2 ** 53 - n)
     throw new RangeError(`vibNoise: start must be an integer with start + n ≤ 2^53, got ${start}`)
   return core.scoped(() => {
@@ -296,7 +311,8 @@ export const vibForward = (
   const R = noiseRows(spec)
   checkPoints('x', x, n, spec.dim)
   checkPoints('eps', eps, n, R)
-  if (rho.length !== mean.params.length) throw new RangeError(`rho has ${rho.length} values, the model ${mean.params.length} parameters`)
+  if (rho.length !== mean.params.length)
+    throw new RangeError(`rho has ${rho.length} values, the model ${mean.params.length} parameters`)
   const k = vibKernels(core)
   return core.scoped(() => {
     const desc = putDescriptor(core, spec)
@@ -329,8 +345,11 @@ export const vibKl = (
 ): { weighted: number; raw: number; gradMu: Float32Array; gradRho: Float32Array } => {
   const n = mu.length
   if (rho.length !== n || coef.length !== n)
-    throw new RangeError(`vibKl: mu, rho and coef must have one value per weight, got ${n}, ${rho.length}, ${coef.length}`)
-  if (!(priorScale > 0) || !Number.isFinite(priorScale)) throw new RangeError(`priorScale must be a positive number, got ${priorScale}`)
+    throw new RangeError(
+      `vibKl: mu, rho and coef must have one value per weight, got ${n}, ${rho.length}, ${coef.length}`,
+    )
+  if (!(priorScale > 0) || !Number.isFinite(priorScale))
+    throw new RangeError(`priorScale must be a positive number, got ${priorScale}`)
   return core.scoped(() => {
     const gMu = core.allocF32(n)
     const gRho = core.allocF32(n)
@@ -365,14 +384,23 @@ export const klConverged = (kl: readonly number[], stop: StopCriterion): boolean
 // training
 // -------------------------------------------------------------------------------------
 
-const vibProblem = (o: VibOptions, k: number, priorScale: number, rhoInit: number, draws: number, stop: StopCriterion): string | undefined => {
+const vibProblem = (
+  o: VibOptions,
+  k: number,
+  priorScale: number,
+  rhoInit: number,
+  draws: number,
+  stop: StopCriterion,
+): string | undefined => {
   if (!(k >= 0) || !Number.isFinite(k)) return `k must be a non-negative number, got ${k}`
   if (o.klNormalization !== undefined && o.klNormalization !== 'elbo' && o.klNormalization !== 'paper')
     return `klNormalization must be 'elbo' or 'paper', got '${String(o.klNormalization)}'`
-  if (!(priorScale > 0) || !Number.isFinite(priorScale)) return `priorScale must be a positive number, got ${priorScale}`
+  if (!(priorScale > 0) || !Number.isFinite(priorScale))
+    return `priorScale must be a positive number, got ${priorScale}`
   if (!Number.isFinite(rhoInit)) return `rhoInit must be a finite number, got ${rhoInit}`
   if (!Number.isInteger(draws) || draws < 0) return `draws must be a non-negative integer, got ${draws}`
-  if (!Number.isInteger(stop.window) || stop.window < 1) return `stop.window must be a positive integer, got ${stop.window}`
+  if (!Number.isInteger(stop.window) || stop.window < 1)
+    return `stop.window must be a positive integer, got ${stop.window}`
   if (!(stop.tol >= 0) || !Number.isFinite(stop.tol)) return `stop.tol must be a non-negative number, got ${stop.tol}`
   if (!Number.isInteger(stop.minEpochs) || stop.minEpochs < 0)
     return `stop.minEpochs must be a non-negative integer, got ${stop.minEpochs}`

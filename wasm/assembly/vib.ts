@@ -29,11 +29,31 @@
 //   U_k = (⌊w_k / 2^8⌋ + ½)·2^−24 ∈ [2^−25, 1 − 2^−25]     (exact in f32)
 //   rows 4j, 4j+1:   √(−2 ln U_0)·(cos 2πU_1, sin 2πU_1)       (Box–Muller)
 //   rows 4j+2, 4j+3: √(−2 ln U_2)·(cos 2πU_3, sin 2πU_3)
-// ln, cos and sin are f32 polynomials (vlog, vsincos2pi: truncation errors below 3e−9 and 2e−9
+// ln, cos and sin are f32 polynomials (vlog, boxMuller: truncation errors below 3e−9 and 2e−9
 // relative), so a normal has a few f32 ulp of error. U ≥ 2^−25 bounds |ε| by √(50 ln 2) ≈ 5.89:
 // the tails beyond it (probability 4e−9) are cut, harmless for gradient noise.
 
-import { BLOCK, ROW, activateRows, backwardScratchBytes, blockCacheBytes, cacheG, cacheH, denseBackwardInput, denseForward, denseGradAccumulate, descAct, descDim, descLayers, descWidth, gradReduce, maxWidth, paddedPoints, paramCount, writeFeatures } from "./backprop";
+import {
+  BLOCK,
+  ROW,
+  activateRows,
+  backwardScratchBytes,
+  blockCacheBytes,
+  cacheG,
+  cacheH,
+  denseBackwardInput,
+  denseForward,
+  denseGradAccumulate,
+  descAct,
+  descDim,
+  descLayers,
+  descWidth,
+  gradReduce,
+  maxWidth,
+  paddedPoints,
+  paramCount,
+  writeFeatures,
+} from "./backprop";
 
 // -------------------------------------------------------------------------------------
 // sizes
@@ -89,12 +109,6 @@ export function vib_scratch_bytes(desc: usize): usize {
 // softplus
 // -------------------------------------------------------------------------------------
 
-/** log(1 + e^r) without overflow: max(r, 0) + log1p(e^−|r|). */
-// @ts-ignore: decorator
-@inline function softplus(r: f64): f64 {
-  return max(r, 0.0) + Math.log1p(Math.exp(-Math.abs(r)));
-}
-
 /** 1 / (1 + e^−r), from e = e^−|r|. */
 // @ts-ignore: decorator
 @inline function sigmoidFrom(r: f64, e: f64): f64 {
@@ -109,13 +123,6 @@ function varianceAndChain(rho: usize, P: i32, vr: usize, chain: usize): void {
     const s = max(r, 0.0) + Math.log1p(e);
     store<f32>(vr + (<usize>k << 2), <f32>(s * s));
     store<f32>(chain + (<usize>k << 2), <f32>(s * sigmoidFrom(r, e)));
-  }
-}
-
-/** σ = softplus(ρ) of `n` parameters, f32 out (for the host's posterior draws and tests). */
-export function vib_sigma(rho: usize, n: i32, out: usize): void {
-  for (let k = 0; k < n; k++) {
-    store<f32>(out + (<usize>k << 2), <f32>softplus(<f64>load<f32>(rho + (<usize>k << 2))));
   }
 }
 
@@ -346,7 +353,17 @@ export function vib_loss_grad(
  * The field v under local reparameterization with noise `eps` (SoA [R][n]), as vib_loss_grad
  * samples it, written to `out` (SoA [d][n]). `scratch` holds vib_scratch_bytes(desc) bytes.
  */
-export function vib_forward(mu: usize, rho: usize, desc: usize, t: usize, x: usize, eps: usize, n: i32, out: usize, scratch: usize): void {
+export function vib_forward(
+  mu: usize,
+  rho: usize,
+  desc: usize,
+  t: usize,
+  x: usize,
+  eps: usize,
+  n: i32,
+  out: usize,
+  scratch: usize,
+): void {
   const d = descDim(desc);
   const L = descLayers(desc);
   const P = paramCount(desc);
@@ -375,7 +392,16 @@ export function vib_forward(mu: usize, rho: usize, desc: usize, t: usize, x: usi
  * in f64. Writes out[0] = Σ_k c_k·KL_k and out[1] = Σ_k KL_k (f64) and ADDS c_k·∇KL_k to the
  * gradients: dKL/dμ = μ/s², dKL/dρ = (σ/s² − 1/σ)·sigmoid(ρ). `coef` is f32 [n] (c_k).
  */
-export function vib_kl(mu: usize, rho: usize, n: i32, priorScale: f64, coef: usize, gradMu: usize, gradRho: usize, out: usize): void {
+export function vib_kl(
+  mu: usize,
+  rho: usize,
+  n: i32,
+  priorScale: f64,
+  coef: usize,
+  gradMu: usize,
+  gradRho: usize,
+  out: usize,
+): void {
   const s2 = priorScale * priorScale;
   const lnS = Math.log(priorScale);
   let weighted: f64 = 0;
