@@ -108,7 +108,10 @@ export interface VibOptions {
   readonly stop?: Partial<StopCriterion>
   /** @default 10 */
   readonly maxConsecutiveSkips?: number
-  /** @default - philoxRandomness(core, seed) */
+  /**
+   * Initialisation, batches, t and x0 (as trainCfm); the reparameterization noise and the posterior
+   * draws always come from the core's generators keyed by `seed`. @default - philoxRandomness(core, seed)
+   */
   readonly randomness?: Randomness
   readonly onEpoch?: (report: VibEpochReport) => void
 }
@@ -126,7 +129,7 @@ export interface VibResult {
   readonly cfm: number[]
   /** Per epoch, mean Σ_k KL_k. */
   readonly kl: number[]
-  /** The last epoch trained (0-based). */
+  /** The last epoch trained (0-based; −1 when `epochs` is 0). */
   readonly stoppedAt: number
   /** Whether training stopped by the KL criterion (false: it hit `epochs`). */
   readonly converged: boolean
