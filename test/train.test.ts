@@ -4,7 +4,8 @@ import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, layerOffsets, mlp, parameterCoun
 import { Adam } from '../shared/train/adam.ts'
 import { cfmLossGrad, fieldVjp, putDescriptor, toSoa, trainKernels } from '../shared/train/backprop.ts'
 import { trainCfm } from '../shared/train/cfm.ts'
-import { philox4x32, philoxRandomness } from '../shared/train/random.ts'
+import { philoxRandomness } from '../shared/train/random.ts'
+import { normal as refNormal, uniformF64 } from './reference/rng.ts'
 import { adamStepRef, cfmLossRef, cfmPairsRef, pointVjp } from './reference/train.ts'
 
 // -------------------------------------------------------------------------------------
@@ -285,14 +286,28 @@ describe('train', () => {
   // randomness
   // -------------------------------------------------------------------------------------
 
-  it('philox4x32 reproduces the Random123 known-answer vectors', () => {
-    const hex = (w: number[]) => w.map((x) => x.toString(16).padStart(8, '0')).join(' ')
-    expect(hex(philox4x32([0, 0, 0, 0], 0, 0))).toBe('6627e8d5 e169c58d bc57ac4c 9b00dbd8')
-    const f = 0xffffffff
-    expect(hex(philox4x32([f, f, f, f], f, f))).toBe('408f276d 41c83b0e a20bc7c6 6d5451fd')
-    expect(hex(philox4x32([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], 0xa4093822, 0x299f31d0))).toBe(
-      'd16cfe09 94fdcceb 5001e420 24126ea1',
-    )
+  it('philoxRandomness draws exactly the uniforms and normals of the reference generator', () => {
+    const rnd = philoxRandomness(core, 0x9e3779b9)
+    const stream = 0x74720002
+    const start = 2 ** 32 - 3 // crosses into the high counter word
+    const u = rnd.uniforms(stream, start, 6)
+    // both exact: (a + ½)·2^-52 is computed without rounding on either side
+    u.forEach((q, p) => expect(q).toBe(uniformF64(0x9e3779b9, stream, start + p, 0)))
+    const n = 5
+    const d = 3
+    const z = core.scoped(() => {
+      const ptr = core.allocF32(n * d)
+      rnd.normalsPtr(stream, start, n, d, ptr)
+      return core.f32(ptr, n * d).slice()
+    })
+    // Box–Muller in f64 on both sides, musl's log/cos/sin against V8's: agree to a few f64 ulp,
+    // far below the final f32 rounding, so 1 f32 ulp (≤ 2^-23·|z|) bounds the difference
+    for (let p = 0; p < n; p++)
+      for (let j = 0; j < d; j++) {
+        const ref = refNormal(0x9e3779b9, stream, start + p, j)
+        expect(Math.abs(z[j * n + p] - ref)).toBeLessThanOrEqual(2 ** -23 * Math.max(1, Math.abs(ref)))
+      }
+    expect(() => philoxRandomness(core, 2 ** 32)).toThrow(/seed must be an integer/)
   })
 
   it('philoxRandomness draws uniforms in (0, 1) and standard normals, by index', () => {

@@ -93,7 +93,13 @@ export const initParams = (spec: MlpSpec, rnd: Randomness): Float32Array => {
 
 const isCount = (x: number, min: number): boolean => Number.isInteger(x) && x >= min
 
-const optionsProblem = (o: CfmOptions, batchSize: number, batchesPerEpoch: number, sigmaMin: number): string | undefined => {
+/** The options shared by the trainings, checked; a message naming the offending field, or undefined. */
+export const trainingProblem = (
+  o: Pick<CfmOptions, 'spec' | 'data' | 'epochs' | 'seed'>,
+  batchSize: number,
+  batchesPerEpoch: number,
+  sigmaMin: number,
+): string | undefined => {
   const sp = specProblem(o.spec)
   if (sp !== undefined) return `spec: ${sp}`
   const d = o.spec.dim
@@ -123,7 +129,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
   const lr = opts.lr ?? 1e-3
   const maxSkips = opts.maxConsecutiveSkips ?? 10
   const optimizer: OptimizerOptions = { ...optimizerDefaults(opts.optimizer?.kind ?? 'adam'), ...opts.optimizer }
-  const problem = optionsProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr)
+  const problem = trainingProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr)
   if (problem !== undefined) throw new RangeError(`trainCfm: ${problem}`)
   if (!isCount(maxSkips, 1)) throw new RangeError(`trainCfm: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
 
@@ -150,29 +156,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
     const u = core.allocF32(B * d)
     const adam = new Adam(core, P, lr, optimizer)
 
-    // the permutation sequence: `perm` holds permutation `pass`
-    const perm = new Int32Array(N)
-    let pass = -1
-    const shuffle = (r: number): void => {
-      for (let i = 0; i < N; i++) perm[i] = i
-      const w = rnd.uniforms(STREAMS.permutation, r * N, N)
-      for (let i = N - 1; i > 0; i--) {
-        const j = Math.floor(w[i] * (i + 1))
-        const a = perm[i]
-        perm[i] = perm[j]
-        perm[j] = a
-      }
-      pass = r
-    }
-    const batchIndices = (s: number): void => {
-      const out = core.i32(idx, B)
-      for (let i = 0; i < B; i++) {
-        const q = s * B + i
-        const r = Math.floor(q / N)
-        if (r !== pass) shuffle(r)
-        out[i] = perm[q - r * N]
-      }
-    }
+    const batchIndices = batchSequence(core, rnd, N, B, idx)
 
     const losses: number[] = []
     let skipped = 0
@@ -214,7 +198,40 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
 // utils
 // -------------------------------------------------------------------------------------
 
-const allFinite = (a: Float32Array): boolean => {
+/**
+ * The batches of a training: the data are visited as a sequence of random permutations,
+ * permutation r a Fisher–Yates shuffle driven by indices [rN, (r + 1)N) of STREAMS.permutation;
+ * the returned function writes the indices of step s (positions [sB, (s + 1)B) of that sequence)
+ * as i32 to `idxPtr`.
+ */
+export const batchSequence = (core: Core, rnd: Randomness, N: number, B: number, idxPtr: number): ((s: number) => void) => {
+  // `perm` holds permutation `pass`
+  const perm = new Int32Array(N)
+  let pass = -1
+  const shuffle = (r: number): void => {
+    for (let i = 0; i < N; i++) perm[i] = i
+    const w = rnd.uniforms(STREAMS.permutation, r * N, N)
+    for (let i = N - 1; i > 0; i--) {
+      const j = Math.floor(w[i] * (i + 1))
+      const a = perm[i]
+      perm[i] = perm[j]
+      perm[j] = a
+    }
+    pass = r
+  }
+  return (s) => {
+    const out = core.i32(idxPtr, B)
+    for (let i = 0; i < B; i++) {
+      const q = s * B + i
+      const r = Math.floor(q / N)
+      if (r !== pass) shuffle(r)
+      out[i] = perm[q - r * N]
+    }
+  }
+}
+
+/** True when every value is finite. */
+export const allFinite = (a: Float32Array): boolean => {
   for (let k = 0; k < a.length; k++) if (!Number.isFinite(a[k])) return false
   return true
 }

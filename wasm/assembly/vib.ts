@@ -1,0 +1,583 @@
+// Mean-field variational inference ("VIB", paper section 3.1, eq. 3.6): the CFM loss under weights
+// drawn from q(θ) = N(μ, σ²), σ = softplus(ρ) per weight, its gradient with respect to μ and ρ,
+// the closed-form KL(q ‖ N(0, s²)) with its gradient, and a fast Gaussian noise generator.
+//
+// ## Local reparameterization (Kingma, Salimans, Welling 2015)
+// For one point with layer input a, the pre-activation z = W·a + b under W ~ q is Gaussian with
+//   mean  m_o = Σ_i μW[o][i]·a_i + μb[o],     variance  s²_o = Σ_i σW[o][i]²·a_i² + σb[o]²,
+// independent across o. The kernel samples z_o = m_o + s_o·ε_o with ε a standard normal per point,
+// layer and neuron (an input: `eps`, SoA [R][n], R = Σ_l width of layer output l, layers in order).
+// Because q is independent across layers and the next layer's input depends only on the earlier
+// layers, drawing z layer by layer this way has exactly the joint law of drawing a whole fresh
+// weight set W⁽ᵖ⁾ ~ q for every point p and evaluating the deterministic net: each point sees its
+// own, independent weight draw. The cost is two dense products per layer forward (μ·a, σ²·a²) and
+// four backward, about twice a deterministic step.
+//
+// ## Gradient (per point, dz = dL/dz_o of a layer, g_o = dz_o·ε_o / s_o)
+//   dL/dμW[o][i] = dz_o·a_i           dL/dμb[o] = dz_o
+//   dL/dσW[o][i] = σW[o][i]·g_o·a_i²   dL/dσb[o] = σb[o]·g_o      (from ds_o/dσ = σ·a²/s_o)
+//   dL/da_i      = Σ_o μW[o][i]·dz_o + a_i·Σ_o σW[o][i]²·g_o
+//   dL/dρ        = dL/dσ · σ'(ρ),  σ'(ρ) = sigmoid(ρ)
+// The Σ_p g_o·a_i² are accumulated in lane form like the μ gradient (backprop.ts) and multiplied
+// by σ·sigmoid(ρ) at the end. Where s_o = 0 (every σ of the row underflowed), g_o is set to 0, the
+// limit of σW·g_o·a² as σ → 0.
+//
+// ## Noise generator (vib_noise)
+// Rows [0, R) of points [start, start + n), f32 SoA out[r·n + p]. Block j of point i is
+// Philox4x32-10(counter (i mod 2^32, ⌊i/2^32⌋, j, 0), key (seed, stream)) = (w0, w1, w2, w3),
+// four points at a time in v128 lanes; it serves rows 4j … 4j+3:
+//   U_k = (⌊w_k / 2^8⌋ + ½)·2^−24 ∈ [2^−25, 1 − 2^−25]     (exact in f32)
+//   rows 4j, 4j+1:   √(−2 ln U_0)·(cos 2πU_1, sin 2πU_1)       (Box–Muller)
+//   rows 4j+2, 4j+3: √(−2 ln U_2)·(cos 2πU_3, sin 2πU_3)
+// ln, cos and sin are f32 polynomials (vlog, boxMuller: truncation errors below 3e−9 and 2e−9
+// relative), so a normal has a few f32 ulp of error. U ≥ 2^−25 bounds |ε| by √(50 ln 2) ≈ 5.89:
+// the tails beyond it (probability 4e−9) are cut, harmless for gradient noise.
+
+import {
+  BLOCK,
+  ROW,
+  activateRows,
+  backwardScratchBytes,
+  blockCacheBytes,
+  cacheG,
+  cacheH,
+  denseBackwardInput,
+  denseForward,
+  denseGradAccumulate,
+  descAct,
+  descDim,
+  descLayers,
+  descWidth,
+  gradReduce,
+  maxWidth,
+  paddedPoints,
+  paramCount,
+  writeFeatures,
+} from "./backprop";
+
+// -------------------------------------------------------------------------------------
+// sizes
+// -------------------------------------------------------------------------------------
+
+/** Noise rows per point: the widths of all layer outputs, hidden and final. */
+export function vib_noise_rows(desc: usize): i32 {
+  const L = descLayers(desc);
+  let r = 0;
+  for (let l = 1; l <= L; l++) r += descWidth(desc, l);
+  return r;
+}
+
+/** Bytes of a lane-form accumulator (16 per parameter) and of one f32 vector, 16-byte rounded. */
+// @ts-ignore: decorator
+@inline function accBytes(P: i32): usize {
+  return <usize>P << 4;
+}
+
+// @ts-ignore: decorator
+@inline function vecBytes(P: i32): usize {
+  return ((<usize>P << 2) + 15) & ~(<usize>15);
+}
+
+/** Rows of the layer inputs H_0 … H_{L−1} (the squared inputs A2 have the same shape). */
+function inputRows(desc: usize): i32 {
+  const L = descLayers(desc);
+  let rows = 0;
+  for (let l = 0; l < L; l++) rows += descWidth(desc, l);
+  return rows;
+}
+
+/** Rows of a VIB block cache beyond H and G: A2_0 … A2_{L−1} (squared inputs), E_1 … E_L (ε/s). */
+function extraRows(desc: usize): i32 {
+  return inputRows(desc) + vib_noise_rows(desc);
+}
+
+/** Bytes of the scratch that `vib_loss_grad` needs. */
+export function vib_scratch_bytes(desc: usize): usize {
+  const P = paramCount(desc);
+  return (
+    2 * accBytes(P) +
+    2 * vecBytes(P) +
+    blockCacheBytes(desc) +
+    <usize>extraRows(desc) * ROW +
+    backwardScratchBytes(desc) +
+    2 * <usize>maxWidth(desc) * ROW +
+    <usize>descDim(desc) * ROW
+  );
+}
+
+// -------------------------------------------------------------------------------------
+// softplus
+// -------------------------------------------------------------------------------------
+
+/** 1 / (1 + e^−r), from e = e^−|r|. */
+// @ts-ignore: decorator
+@inline function sigmoidFrom(r: f64, e: f64): f64 {
+  return r >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/** vr = σ², chain = σ·sigmoid(ρ) = σ·dσ/dρ for `P` parameters, σ = softplus(ρ) in f64, stored f32. */
+function varianceAndChain(rho: usize, P: i32, vr: usize, chain: usize): void {
+  for (let k = 0; k < P; k++) {
+    const r = <f64>load<f32>(rho + (<usize>k << 2));
+    const e = Math.exp(-Math.abs(r));
+    const s = max(r, 0.0) + Math.log1p(e);
+    store<f32>(vr + (<usize>k << 2), <f32>(s * s));
+    store<f32>(chain + (<usize>k << 2), <f32>(s * sigmoidFrom(r, e)));
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// forward / backward of one block
+// -------------------------------------------------------------------------------------
+
+/** out = x² elementwise over `rows` rows of `np` points. */
+function squareRows(x: usize, out: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
+  for (let r = 0; r < rows; r++) {
+    const xr = x + <usize>r * ROW;
+    const orow = out + <usize>r * ROW;
+    for (let k: usize = 0; k < end; k += 16) {
+      const v = v128.load(xr + k);
+      v128.store(orow + k, f32x4.mul(v, v));
+    }
+  }
+}
+
+/**
+ * Forward pass of one block (features in H_0) under local reparameterization. `mu`, `vr` are the
+ * means and variances σ² in the canonical layout; `epsRow0` points at row 0, point `start` of the
+ * noise ([R][n] f32); fills H_1 … H_L, G, A2 (squared layer inputs) and E (ε/s, 0 where s = 0).
+ */
+function vibForwardBlock(
+  mu: usize,
+  vr: usize,
+  desc: usize,
+  cache: usize,
+  a2Base: usize,
+  eBase: usize,
+  epsRow0: usize,
+  n: i32,
+  nb: i32,
+  np: i32,
+  tmp: usize,
+): void {
+  const L = descLayers(desc);
+  const act = descAct(desc);
+  const zero = f32x4.splat(0.0);
+  const end = <usize>np << 2;
+  let wOff: usize = 0;
+  let hin = cache;
+  let a2 = a2Base;
+  let e = eBase;
+  let gp = cacheG(desc, cache, 1);
+  let epsRow = epsRow0;
+  const rowStride = <usize>n << 2;
+  for (let l = 0; l < L; l++) {
+    const nIn = descWidth(desc, l);
+    const nOut = descWidth(desc, l + 1);
+    const wBytes = (<usize>nIn * <usize>nOut) << 2;
+    squareRows(hin, a2, nIn, np);
+    const hout = hin + <usize>nIn * ROW;
+    denseForward(mu + (wOff << 2), mu + (wOff << 2) + wBytes, hin, hout, nIn, nOut, np);
+    denseForward(vr + (wOff << 2), vr + (wOff << 2) + wBytes, a2, tmp, nIn, nOut, np);
+    for (let o = 0; o < nOut; o++) {
+      const er = e + <usize>o * ROW;
+      memory.copy(er, epsRow + <usize>o * rowStride, <usize>nb << 2);
+      if (np > nb) memory.fill(er + (<usize>nb << 2), 0, <usize>(np - nb) << 2);
+      const hr = hout + <usize>o * ROW;
+      const sr = tmp + <usize>o * ROW;
+      for (let k: usize = 0; k < end; k += 16) {
+        const s = f32x4.sqrt(v128.load(sr + k));
+        const eps = v128.load(er + k);
+        v128.store(hr + k, f32x4.add(v128.load(hr + k), f32x4.mul(s, eps)));
+        // ε/s where s > 0, else 0 (the comparison is false for s = 0 and for NaN)
+        v128.store(er + k, v128.and(f32x4.div(eps, s), f32x4.gt(s, zero)));
+      }
+    }
+    if (l < L - 1) {
+      activateRows(act, hout, gp, nOut, np);
+      gp += <usize>nOut * ROW;
+    }
+    wOff += <usize>(nIn + 1) * <usize>nOut;
+    epsRow += <usize>nOut * rowStride;
+    hin = hout;
+    a2 += <usize>nIn * ROW;
+    e += <usize>nOut * ROW;
+  }
+}
+
+/**
+ * Backward pass of one block: given dL/dv (`dout`, [d][BLOCK], zero on padded points) adds
+ * Σ dz·a to `gaccMu` and Σ g·a² (g = dz·ε/s) to `gaccS`, lane form, canonical order.
+ * `bufA`, `bufB`, `bufG`, `tmp` each hold maxWidth rows.
+ */
+function vibBackwardBlock(
+  mu: usize,
+  vr: usize,
+  desc: usize,
+  cache: usize,
+  a2Base: usize,
+  eBase: usize,
+  dout: usize,
+  gaccMu: usize,
+  gaccS: usize,
+  bufA: usize,
+  bufB: usize,
+  bufG: usize,
+  tmp: usize,
+  np: i32,
+): void {
+  const L = descLayers(desc);
+  const end = <usize>np << 2;
+  let wOff: usize = <usize>paramCount(desc);
+  // row offsets of A2_l and E_{l+1}, walked downwards from the top layer
+  let a2Rows = 0;
+  for (let l = 0; l < L - 1; l++) a2Rows += descWidth(desc, l);
+  let eRows = vib_noise_rows(desc) - descWidth(desc, L);
+  let dz = dout;
+  let next = bufA;
+  for (let l = L - 1; l >= 0; l--) {
+    const nIn = descWidth(desc, l);
+    const nOut = descWidth(desc, l + 1);
+    wOff -= <usize>(nIn + 1) * <usize>nOut;
+    const hin = cacheH(desc, cache, l);
+    const a2 = a2Base + <usize>a2Rows * ROW;
+    const e = eBase + <usize>eRows * ROW;
+    // g = dz·(ε/s)
+    for (let o = 0; o < nOut; o++) {
+      const off = <usize>o * ROW;
+      for (let k: usize = 0; k < end; k += 16) {
+        v128.store(bufG + off + k, f32x4.mul(v128.load(dz + off + k), v128.load(e + off + k)));
+      }
+    }
+    const gMu = gaccMu + (wOff << 4);
+    const gS = gaccS + (wOff << 4);
+    const accW = (<usize>nIn * <usize>nOut) << 4;
+    denseGradAccumulate(dz, hin, gMu, gMu + accW, nIn, nOut, np);
+    denseGradAccumulate(bufG, a2, gS, gS + accW, nIn, nOut, np);
+    if (l > 0) {
+      // dL/da = μWᵀ·dz + a ∘ (σ²Wᵀ·g), then dL/dz below = dL/da ∘ f'(z)
+      denseBackwardInput(mu + (wOff << 2), dz, 0, next, nIn, nOut, np);
+      denseBackwardInput(vr + (wOff << 2), bufG, 0, tmp, nIn, nOut, np);
+      const g = cacheG(desc, cache, l);
+      for (let i = 0; i < nIn; i++) {
+        const off = <usize>i * ROW;
+        for (let k: usize = 0; k < end; k += 16) {
+          const q = off + k;
+          const da = f32x4.add(v128.load(next + q), f32x4.mul(v128.load(hin + q), v128.load(tmp + q)));
+          v128.store(next + q, f32x4.mul(da, v128.load(g + q)));
+        }
+      }
+      dz = next;
+      next = next == bufA ? bufB : bufA;
+      a2Rows -= descWidth(desc, l - 1);
+      eRows -= nIn;
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// kernels
+// -------------------------------------------------------------------------------------
+
+/**
+ * VIB-CFM data term of a batch under local reparameterization, and its gradient:
+ * loss = (1/n) Σ_p ‖v(t_p, x_t,p; z sampled with ε_p) − u_p‖² (as cfm_loss_grad), returned (f64);
+ * dloss/dμ to `gradMu`, dloss/dρ to `gradRho` ([paramCount] f32 each, overwritten). `eps` is SoA
+ * [R][n] f32 with R = vib_noise_rows(desc); t, x_t, u as in train.ts. `scratch` holds
+ * vib_scratch_bytes(desc) bytes, 16-byte aligned. A non-finite loss comes back as such.
+ */
+export function vib_loss_grad(
+  mu: usize,
+  rho: usize,
+  desc: usize,
+  t: usize,
+  xt: usize,
+  u: usize,
+  eps: usize,
+  n: i32,
+  gradMu: usize,
+  gradRho: usize,
+  scratch: usize,
+): f64 {
+  const d = descDim(desc);
+  const L = descLayers(desc);
+  const P = paramCount(desc);
+  const gaccMu = scratch;
+  const gaccS = gaccMu + accBytes(P);
+  const vr = gaccS + accBytes(P);
+  const chain = vr + vecBytes(P);
+  const cache = chain + vecBytes(P);
+  const a2Base = cache + blockCacheBytes(desc);
+  const eBase = a2Base + <usize>inputRows(desc) * ROW;
+  const bwd = a2Base + <usize>extraRows(desc) * ROW;
+  const bufA = bwd;
+  const bufB = bwd + <usize>maxWidth(desc) * ROW;
+  const bufG = bufB + <usize>maxWidth(desc) * ROW;
+  const tmp = bufG + <usize>maxWidth(desc) * ROW;
+  const dout = tmp + <usize>maxWidth(desc) * ROW;
+  varianceAndChain(rho, P, vr, chain);
+  memory.fill(gaccMu, 0, 2 * accBytes(P));
+  const scale: f32 = <f32>(2.0 / <f64>n);
+  let loss: f64 = 0;
+  for (let start = 0; start < n; start += BLOCK) {
+    const nb = min(BLOCK, n - start);
+    const np = paddedPoints(nb);
+    const off = <usize>start << 2;
+    writeFeatures(desc, cache, t + off, xt + off, n, nb, np);
+    vibForwardBlock(mu, vr, desc, cache, a2Base, eBase, eps + off, n, nb, np, tmp);
+    const v = cacheH(desc, cache, L);
+    for (let j = 0; j < d; j++) {
+      const vrow = v + <usize>j * ROW;
+      const dr = dout + <usize>j * ROW;
+      const ur = u + ((<usize>j * <usize>n) << 2) + off;
+      for (let p = 0; p < nb; p++) {
+        const e = load<f32>(vrow + (<usize>p << 2)) - load<f32>(ur + (<usize>p << 2));
+        loss += <f64>e * <f64>e;
+        store<f32>(dr + (<usize>p << 2), e * scale);
+      }
+      if (np > nb) memory.fill(dr + (<usize>nb << 2), 0, <usize>(np - nb) << 2);
+    }
+    vibBackwardBlock(mu, vr, desc, cache, a2Base, eBase, dout, gaccMu, gaccS, bufA, bufB, bufG, tmp, np);
+  }
+  gradReduce(gaccMu, P, gradMu, 1.0);
+  gradReduce(gaccS, P, gradRho, 1.0);
+  for (let k = 0; k < P; k++) {
+    const at = <usize>k << 2;
+    store<f32>(gradRho + at, load<f32>(gradRho + at) * load<f32>(chain + at));
+  }
+  return loss / <f64>n;
+}
+
+/**
+ * The field v under local reparameterization with noise `eps` (SoA [R][n]), as vib_loss_grad
+ * samples it, written to `out` (SoA [d][n]). `scratch` holds vib_scratch_bytes(desc) bytes.
+ */
+export function vib_forward(
+  mu: usize,
+  rho: usize,
+  desc: usize,
+  t: usize,
+  x: usize,
+  eps: usize,
+  n: i32,
+  out: usize,
+  scratch: usize,
+): void {
+  const d = descDim(desc);
+  const L = descLayers(desc);
+  const P = paramCount(desc);
+  const vr = scratch + 2 * accBytes(P);
+  const chain = vr + vecBytes(P);
+  const cache = chain + vecBytes(P);
+  const a2Base = cache + blockCacheBytes(desc);
+  const eBase = a2Base + <usize>inputRows(desc) * ROW;
+  const tmp = a2Base + <usize>extraRows(desc) * ROW;
+  varianceAndChain(rho, P, vr, chain);
+  for (let start = 0; start < n; start += BLOCK) {
+    const nb = min(BLOCK, n - start);
+    const np = paddedPoints(nb);
+    const off = <usize>start << 2;
+    writeFeatures(desc, cache, t + off, x + off, n, nb, np);
+    vibForwardBlock(mu, vr, desc, cache, a2Base, eBase, eps + off, n, nb, np, tmp);
+    const v = cacheH(desc, cache, L);
+    for (let j = 0; j < d; j++) {
+      memory.copy(out + ((<usize>j * <usize>n) << 2) + off, v + <usize>j * ROW, <usize>nb << 2);
+    }
+  }
+}
+
+/**
+ * KL(N(μ_k, σ_k²) ‖ N(0, s²)) = ln(s/σ_k) + (σ_k² + μ_k²)/(2s²) − ½ per parameter (σ = softplus(ρ)),
+ * in f64. Writes out[0] = Σ_k c_k·KL_k and out[1] = Σ_k KL_k (f64) and ADDS c_k·∇KL_k to the
+ * gradients: dKL/dμ = μ/s², dKL/dρ = (σ/s² − 1/σ)·sigmoid(ρ). `coef` is f32 [n] (c_k).
+ */
+export function vib_kl(
+  mu: usize,
+  rho: usize,
+  n: i32,
+  priorScale: f64,
+  coef: usize,
+  gradMu: usize,
+  gradRho: usize,
+  out: usize,
+): void {
+  const s2 = priorScale * priorScale;
+  const lnS = Math.log(priorScale);
+  let weighted: f64 = 0;
+  let raw: f64 = 0;
+  for (let k = 0; k < n; k++) {
+    const at = <usize>k << 2;
+    const m = <f64>load<f32>(mu + at);
+    const r = <f64>load<f32>(rho + at);
+    const c = <f64>load<f32>(coef + at);
+    const e = Math.exp(-Math.abs(r));
+    const sg = max(r, 0.0) + Math.log1p(e);
+    const kl = lnS - Math.log(sg) + (sg * sg + m * m) / (2.0 * s2) - 0.5;
+    raw += kl;
+    weighted += c * kl;
+    store<f32>(gradMu + at, load<f32>(gradMu + at) + <f32>((c * m) / s2));
+    store<f32>(gradRho + at, load<f32>(gradRho + at) + <f32>(c * (sg / s2 - 1.0 / sg) * sigmoidFrom(r, e)));
+  }
+  store<f64>(out, weighted);
+  store<f64>(out, raw, 8);
+}
+
+// -------------------------------------------------------------------------------------
+// noise
+// -------------------------------------------------------------------------------------
+
+const LN2: f32 = 0.6931471805599453;
+const SQRT2: f32 = 1.4142135623730951;
+const TWO_PI: f32 = 6.283185307179586;
+const Ox1p_24: f32 = 5.9604644775390625e-8; // 2^-24
+const ROUND_BIAS: f32 = 12582912.0; // 1.5·2^23: x + it rounds x (|x| < 2^22) to an integer, ties to even
+
+/**
+ * ln x per lane for normal positive f32 x. x = m·2^e with m ∈ [√½, √2); s = (m − 1)/(m + 1),
+ * |s| ≤ 0.1716; ln m = 2·atanh s = 2s·(1 + s²/3 + s⁴/5 + s⁶/7 + s⁸/9), truncation below
+ * s¹⁰/11·(1/(1 − s²)) ≈ 2.3e−9 relative.
+ */
+// @ts-ignore: decorator
+@inline function vlog(x: v128): v128 {
+  let e = i32x4.sub(i32x4.shr_u(x, 23), i32x4.splat(127));
+  let m = v128.or(v128.and(x, i32x4.splat(0x007fffff)), i32x4.splat(0x3f800000));
+  const big = f32x4.gt(m, f32x4.splat(SQRT2));
+  m = v128.bitselect(f32x4.mul(m, f32x4.splat(0.5)), m, big);
+  e = i32x4.sub(e, big); // big lanes are −1: e + 1
+  const s = f32x4.div(f32x4.sub(m, f32x4.splat(1.0)), f32x4.add(m, f32x4.splat(1.0)));
+  const s2 = f32x4.mul(s, s);
+  let p = f32x4.splat(<f32>(1.0 / 9.0));
+  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 7.0)));
+  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 5.0)));
+  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 3.0)));
+  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(1.0));
+  const lnm = f32x4.mul(f32x4.add(s, s), p);
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), f32x4.splat(LN2)), lnm);
+}
+
+/**
+ * Box–Muller from two lane vectors of uniforms: stores √(−2 ln u)·cos 2πv at `dst` and
+ * √(−2 ln u)·sin 2πv at `dst + 16`. cos 2πv and sin 2πv: q = round(4v) (ties to even),
+ * φ = 2π(v − q/4) ∈ [−π/4, π/4] (v − q/4 is exact); Taylor polynomials of sin (degree 9,
+ * remainder ≤ (π/4)¹¹/11! = 1.8e−9) and cos (degree 10, ≤ (π/4)¹²/12! = 1.1e−10); then the
+ * quadrant q mod 4 rotates (c, s) to (c, s), (−s, c), (−c, −s), (s, −c).
+ */
+// @ts-ignore: decorator
+@inline function boxMuller(u: v128, v: v128, dst: usize): void {
+  const rad = f32x4.sqrt(f32x4.mul(f32x4.splat(-2.0), vlog(u)));
+  const y = f32x4.add(f32x4.mul(v, f32x4.splat(4.0)), f32x4.splat(ROUND_BIAS));
+  const q = f32x4.sub(y, f32x4.splat(ROUND_BIAS));
+  const qi = v128.and(y, i32x4.splat(3)); // the integer's low bits sit in the mantissa's low bits
+  const phi = f32x4.mul(f32x4.sub(v, f32x4.mul(q, f32x4.splat(0.25))), f32x4.splat(TWO_PI));
+  const p2 = f32x4.mul(phi, phi);
+  let sp = f32x4.splat(<f32>(1.0 / 362880.0));
+  sp = f32x4.sub(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 5040.0)));
+  sp = f32x4.add(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 120.0)));
+  sp = f32x4.sub(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 6.0)));
+  sp = f32x4.add(f32x4.mul(sp, p2), f32x4.splat(1.0));
+  const sn = f32x4.mul(sp, phi);
+  let cp = f32x4.splat(<f32>(-1.0 / 3628800.0));
+  cp = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 40320.0)));
+  cp = f32x4.sub(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 720.0)));
+  cp = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 24.0)));
+  cp = f32x4.sub(f32x4.mul(cp, p2), f32x4.splat(0.5));
+  const cs = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(1.0));
+  const swap = i32x4.eq(v128.and(qi, i32x4.splat(1)), i32x4.splat(1));
+  const c0 = v128.bitselect(sn, cs, swap);
+  const s0 = v128.bitselect(cs, sn, swap);
+  // cos negative in quadrants 1, 2: bit 1 of q + 1; sin negative in 2, 3: bit 1 of q
+  const cosv = v128.xor(c0, i32x4.shl(v128.and(i32x4.add(qi, i32x4.splat(1)), i32x4.splat(2)), 30));
+  const sinv = v128.xor(s0, i32x4.shl(v128.and(qi, i32x4.splat(2)), 30));
+  v128.store(dst, f32x4.mul(rad, cosv));
+  v128.store(dst, f32x4.mul(rad, sinv), 16);
+}
+
+/** (⌊w / 2^8⌋ + ½)·2^−24 per lane: a uniform in (0, 1), exact in f32. */
+// @ts-ignore: decorator
+@inline function vuniform(w: v128): v128 {
+  return f32x4.mul(f32x4.add(f32x4.convert_i32x4_u(i32x4.shr_u(w, 8)), f32x4.splat(0.5)), f32x4.splat(Ox1p_24));
+}
+
+/** Four v128 of a block's normals, rows 4j … 4j+3 (static data, 16-byte aligned). */
+const NOISE_TMP: usize = memory.data(64, 16);
+/** The Philox round keys of a vib_noise call, splatted: 10 × (k0, k1), 16 bytes each. */
+const NOISE_KEYS: usize = memory.data(320, 16);
+
+/**
+ * Standard normals for rows [0, rows) of points [start, start + n), f32 SoA out[r·n + p], by the
+ * mapping of the module header. Four points per v128 (the Philox rounds run lane-parallel: the
+ * 32×32→64-bit products by extmul, high words gathered by a shuffle). `start` is an integer below
+ * 2^53 − n (checked by the host).
+ */
+export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32, out: usize): void {
+  if (n <= 0 || rows <= 0) return;
+  const first = <u64>start;
+  const blocks = (rows + 3) >> 2;
+  const rowBytes = <usize>n << 2;
+  const M0 = i32x4.splat(0xd2511f53);
+  const M1 = i32x4.splat(0xcd9e8d57);
+  // the ten round keys (k0 + r·W0, k1 + r·W1), splatted once
+  let k0 = seed;
+  let k1 = stream;
+  for (let round = 0; round < 10; round++) {
+    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k0));
+    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k1), 16);
+    k0 += 0x9e3779b9;
+    k1 += 0xbb67ae85;
+  }
+  for (let p = 0; p < n; p += 4) {
+    const i0 = first + <u64>p;
+    const i1 = i0 + 1;
+    const i2 = i0 + 2;
+    const i3 = i0 + 3;
+    let lo = i32x4.splat(<i32>i0);
+    lo = i32x4.replace_lane(lo, 1, <i32>i1);
+    lo = i32x4.replace_lane(lo, 2, <i32>i2);
+    lo = i32x4.replace_lane(lo, 3, <i32>i3);
+    let hi = i32x4.splat(<i32>(i0 >> 32));
+    hi = i32x4.replace_lane(hi, 1, <i32>(i1 >> 32));
+    hi = i32x4.replace_lane(hi, 2, <i32>(i2 >> 32));
+    hi = i32x4.replace_lane(hi, 3, <i32>(i3 >> 32));
+    const lanes = min(4, n - p);
+    for (let j = 0; j < blocks; j++) {
+      let c0 = lo;
+      let c1 = hi;
+      let c2 = i32x4.splat(j);
+      let c3 = i32x4.splat(0);
+      for (let round = 0; round < 10; round++) {
+        const a0 = i64x2.extmul_low_i32x4_u(c0, M0);
+        const b0 = i64x2.extmul_high_i32x4_u(c0, M0);
+        const a1 = i64x2.extmul_low_i32x4_u(c2, M1);
+        const b1 = i64x2.extmul_high_i32x4_u(c2, M1);
+        // high and low 32-bit halves of the four 64-bit products
+        const hi0 = i8x16.shuffle(a0, b0, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+        const hi1 = i8x16.shuffle(a1, b1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+        const lo0 = i8x16.shuffle(a0, b0, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+        const lo1 = i8x16.shuffle(a1, b1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+        const keys = NOISE_KEYS + (<usize>round << 5);
+        c0 = v128.xor(v128.xor(hi1, c1), v128.load(keys));
+        c1 = lo1;
+        c2 = v128.xor(v128.xor(hi0, c3), v128.load(keys, 16));
+        c3 = lo0;
+      }
+      boxMuller(vuniform(c0), vuniform(c1), NOISE_TMP);
+      boxMuller(vuniform(c2), vuniform(c3), NOISE_TMP + 32);
+      const row = 4 * j;
+      const base = out + (<usize>p << 2) + <usize>row * rowBytes;
+      const last = min(4, rows - row);
+      for (let q = 0; q < last; q++) {
+        const z = v128.load(NOISE_TMP + (<usize>q << 4));
+        if (lanes == 4) v128.store(base + <usize>q * rowBytes, z);
+        else storeLanes(base + <usize>q * rowBytes, z, lanes);
+      }
+    }
+  }
+}
+
+/** Stores the first `lanes` (< 4) f32 lanes of `v` at `at`. */
+function storeLanes(at: usize, v: v128, lanes: i32): void {
+  store<f32>(at, f32x4.extract_lane(v, 0));
+  if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
+  if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
+}
