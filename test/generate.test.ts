@@ -148,6 +148,23 @@ describe('generateWasm', () => {
     })
   })
 
+  it('shards on chunk boundaries sum to the whole sample, bit for bit', async () => {
+    for (const solver of [plan.solver, { kind: 'dopri5', rtol: 1e-4, atol: 1e-5 } as const]) {
+      const p = { ...plan, solver }
+      const whole = await generateWasm(m, p, { workers: 0, variant: 'simd' })
+      const parts = await Promise.all(
+        [[0, 512], [512, 1024], [1024, 4096]].map(([start, end]) => generateWasm(m, { ...p, range: { start, end } }, { workers: 1, variant: 'simd' })),
+      )
+      expect(parts.map((r) => r.totalPoints)).toEqual([512, 512, 476])
+      whole.counts.forEach((c, g) => {
+        const sum = new Float64Array(c.length)
+        for (const r of parts) r.counts[g].forEach((v, j) => (sum[j] += v))
+        expect(Array.from(sum)).toEqual(Array.from(c))
+      })
+    }
+    expect(planProblem({ ...plan, range: { start: 100, end: 600 } })).toMatch(/multiple of the chunk size/)
+  })
+
   it('writes the generated points, in index order, whatever the workers', async () => {
     const file = join(dir, 'points.npy')
     await generateWasm(m, plan, { workers: 2, variant: 'simd', pointsOut: file })

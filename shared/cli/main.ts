@@ -11,6 +11,12 @@ const cli = cac('bayesamp')
 
 const logOf = (o: { logLevel?: string }) => createLogger((o.logLevel ?? 'info') as LogLevel)
 
+const range = (v: string): { start: number; end: number } => {
+  const m = /^(\d+):(\d+)$/.exec(v.replace(/_/g, ''))
+  if (m === null) throw new RangeError(`--range: expected START:END (integers), got '${v}'`)
+  return { start: Number(m[1]), end: Number(m[2]) }
+}
+
 const variantOf = (v: unknown): 'auto' | 'simd' | 'relaxed' => {
   const s = String(v ?? 'auto')
   if (s !== 'auto' && s !== 'simd' && s !== 'relaxed') throw new RangeError(`--core: expected auto, simd or relaxed, got '${s}'`)
@@ -48,6 +54,7 @@ cli
   .option('--workers <W>', 'worker threads (default: one per core; 0 = this thread)')
   .option('--chunk-size <n>', 'points per unit of work', { default: 4096 })
   .option('--core <variant>', 'auto | simd | relaxed', { default: 'auto' })
+  .option('--range <start:end>', 'only the latent indices [start, end) of the sample: a shard (start on a chunk boundary)')
   .option('--out <file>', 'counts .npy (a sidecar .json is written beside it)')
   .option('--points-out <file>', 'also write the generated points as a [N, 2] float32 .npy')
   .option('--force', 'recompute even when the outputs exist for this model and plan')
@@ -66,6 +73,7 @@ cli
         solver: solver(o),
         workers: o.workers === undefined ? undefined : integer('workers', o.workers),
         chunkSize: integer('chunk-size', o.chunkSize, 1),
+        range: o.range === undefined ? undefined : range(String(o.range)),
         variant: variantOf(o.core),
         pointsOut: o.pointsOut === undefined ? undefined : String(o.pointsOut),
         force: o.force === true,

@@ -17,7 +17,7 @@ import { type PositionalFile, openPositional } from '../io/atomic.ts'
 import { npyHeader } from '../io/npy.ts'
 import type { OrtField } from '../model/ort.ts'
 import type { Mlp } from '../model/spec.ts'
-import { type Chunk, type GenerationPlan, chunks, planProblem, totalPoints } from './plan.ts'
+import { type Chunk, type GenerationPlan, chunks, planProblem, rangeOf, rangePoints } from './plan.ts'
 import { type ChunkResult, ChunkRunner, ringGrids } from './runner.ts'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.ts'
 
@@ -40,6 +40,8 @@ export interface GenerationResult {
   /** Which evaluator ran the field: the WASM kernel (with its variant) or onnxruntime-node. */
   readonly evaluator: 'wasm-simd' | 'wasm-relaxed' | 'onnxruntime'
   readonly totalPoints: number
+  /** The latent indices generated. */
+  readonly range: { readonly start: number; readonly end: number }
   /** Per grid, `n × n` counts, bin (j_r, j_φ) at j_r · n + j_φ. */
   readonly counts: Float64Array[]
   /** Per grid, points that were NaN or infinite (not in any bin). */
@@ -67,7 +69,9 @@ const openPoints = async (path: string | undefined, total: number): Promise<Posi
   return file
 }
 
-const pointsPosition = (chunk: { start: number }): number => npyHeader('<f4', [0, 2]).length + chunk.start * 8
+/** Byte offset of a chunk's rows in the points file, whose first row is the range's first point. */
+const pointsPosition = (chunk: { start: number }, plan: GenerationPlan): number =>
+  npyHeader('<f4', [0, 2]).length + (chunk.start - rangeOf(plan).start) * 8
 
 // -------------------------------------------------------------------------------------
 // WASM path
@@ -80,7 +84,7 @@ const sumCounts = (into: Float64Array[], add: readonly Float64Array[]) =>
 export const generateWasm = async (model: Mlp, plan: GenerationPlan, opts: GenerateOptions = {}): Promise<GenerationResult> => {
   checkPlan(plan)
   const variant = resolveVariant(opts.variant ?? 'auto')
-  const total = totalPoints(plan)
+  const total = rangePoints(plan)
   const todo = chunks(plan)
   const workers = Math.max(0, Math.min(opts.workers ?? defaultWorkers(), todo.length))
   const points = await openPoints(opts.pointsOut, total)
@@ -96,7 +100,7 @@ export const generateWasm = async (model: Mlp, plan: GenerationPlan, opts: Gener
     totals.done += chunk.size
     if (points !== undefined && r.points !== undefined) {
       const bytes = new Uint8Array(r.points.buffer, r.points.byteOffset, r.points.byteLength)
-      pending.push(points.write(bytes, pointsPosition(chunk)))
+      pending.push(points.write(bytes, pointsPosition(chunk, plan)))
     }
     opts.onProgress?.(totals.done, total)
   }
@@ -126,6 +130,7 @@ export const generateWasm = async (model: Mlp, plan: GenerationPlan, opts: Gener
     plan,
     evaluator: variant === 'relaxed' ? 'wasm-relaxed' : 'wasm-simd',
     totalPoints: total,
+    range: rangeOf(plan),
     counts,
     invalid,
     evaluations: totals.evaluations,
@@ -196,7 +201,7 @@ export const generateOrt = async (field: OrtField, plan: GenerationPlan, opts: G
   checkPlan(plan)
   if (field.dim !== 2) throw new RangeError(`generation bins the 2-D Gamma ring; the model has dimension ${field.dim}`)
   const c = new Core(opts.variant ?? 'auto')
-  const total = totalPoints(plan)
+  const total = rangePoints(plan)
   const points = await openPoints(opts.pointsOut, total)
   const totals = { evaluations: 0, steps: 0, rejected: 0, done: 0 }
   const hostField = (t: number, x: Float32Array) => field.evaluate(new Float32Array(x.length / 2).fill(t), x)
@@ -207,7 +212,7 @@ export const generateOrt = async (field: OrtField, plan: GenerationPlan, opts: G
         const z = normals(c, { seed: plan.seed, stream: plan.stream }, chunk.start, chunk.size, 2)
         const { x, stats } = await integrateHost(hostField, z, 2, plan.solver, 0, 1)
         binner.accumulate(x, chunk.start)
-        await points?.write(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), pointsPosition(chunk))
+        await points?.write(new Uint8Array(x.buffer, x.byteOffset, x.byteLength), pointsPosition(chunk, plan))
         totals.evaluations += stats.evaluations * chunk.size
         totals.steps = Math.max(totals.steps, stats.steps)
         totals.rejected += stats.rejected
@@ -219,6 +224,7 @@ export const generateOrt = async (field: OrtField, plan: GenerationPlan, opts: G
         plan,
         evaluator: 'onnxruntime' as const,
         totalPoints: total,
+        range: rangeOf(plan),
         counts: binner.counts(),
         invalid: binner.invalid(),
         evaluations: totals.evaluations,

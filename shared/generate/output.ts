@@ -8,7 +8,7 @@
 import { writeFileAtomic } from '../io/atomic.ts'
 import { encodeNpy } from '../io/npy.ts'
 import type { GenerationResult } from './generate.ts'
-import { gridLimits, gridOffsets } from './plan.ts'
+import { gridCounted, gridOffsets } from './plan.ts'
 
 export const COUNTS_FORMAT = 'bayesamp.counts/1'
 
@@ -20,13 +20,16 @@ export interface CountsSidecar {
   readonly stream: number
   readonly solver: GenerationResult['plan']['solver']
   readonly chunkSize: number
+  /** Points generated: the range's. */
   readonly totalPoints: number
+  /** The latent indices generated (a shard of the sample, or all of it). */
+  readonly range: { readonly start: number; readonly end: number }
   readonly pointsPerBin: number | null
   readonly binning: 'gamma-ring-quantiles'
   readonly grids: ReadonlyArray<{
     readonly n: number
     readonly offset: number
-    /** Points this grid counted (prefix rule), valid and invalid. */
+    /** Points of the range this grid counted (prefix rule), valid and invalid. */
     readonly points: number
     /** Points that were NaN or infinite: counted apart, in no bin. */
     readonly invalid: number
@@ -43,7 +46,7 @@ export const sidecarPath = (npyPath: string): string => {
 
 export const sidecarOf = (result: GenerationResult, model: { name: string; sha256: string }): CountsSidecar => {
   const { plan } = result
-  const limits = gridLimits(plan)
+  const limits = gridCounted(plan)
   const offsets = gridOffsets(plan.grids)
   return {
     format: COUNTS_FORMAT,
@@ -54,6 +57,7 @@ export const sidecarOf = (result: GenerationResult, model: { name: string; sha25
     solver: plan.solver,
     chunkSize: plan.chunkSize,
     totalPoints: result.totalPoints,
+    range: result.range,
     pointsPerBin: plan.count.kind === 'perBin' ? plan.count.pointsPerBin : null,
     binning: 'gamma-ring-quantiles',
     grids: plan.grids.map((n, b) => ({ n, offset: offsets[b], points: limits[b], invalid: result.invalid[b] })),

@@ -28,6 +28,12 @@ export interface GenerationPlan {
   readonly solver: Solver
   /** Points per chunk: the unit of work of a worker, and of the adaptive solver's shared step. */
   readonly chunkSize: number
+  /**
+   * Only the latent indices `[start, end)` of the sample — a shard. Shards start on chunk
+   * boundaries, so a sharded sample is cut into the same chunks as a whole one and its shards'
+   * counts sum to the whole sample's, bit for bit. Default: the whole sample.
+   */
+  readonly range?: { readonly start: number; readonly end: number }
 }
 
 export interface Chunk {
@@ -49,12 +55,31 @@ export const gridLimits = (plan: GenerationPlan): number[] =>
 /** Total latent points to generate. */
 export const totalPoints = (plan: GenerationPlan): number => Math.max(0, ...gridLimits(plan))
 
-/** The chunks covering `[0, totalPoints)`. */
-export const chunks = (plan: GenerationPlan): Chunk[] => {
+/** The latent indices this plan generates: its range, clipped to the sample. */
+export const rangeOf = (plan: GenerationPlan): { start: number; end: number } => {
   const total = totalPoints(plan)
+  const start = Math.min(plan.range?.start ?? 0, total)
+  return { start, end: Math.max(start, Math.min(plan.range?.end ?? total, total)) }
+}
+
+/** Points this plan generates. */
+export const rangePoints = (plan: GenerationPlan): number => {
+  const r = rangeOf(plan)
+  return r.end - r.start
+}
+
+/** Per grid, the points of the plan's range that the grid counts (prefix rule). */
+export const gridCounted = (plan: GenerationPlan): number[] => {
+  const { start, end } = rangeOf(plan)
+  return gridLimits(plan).map((limit) => Math.max(0, Math.min(end, limit) - start))
+}
+
+/** The chunks covering the plan's range; `index` counts from the range's first chunk. */
+export const chunks = (plan: GenerationPlan): Chunk[] => {
+  const { start: from, end } = rangeOf(plan)
   const out: Chunk[] = []
-  for (let start = 0, index = 0; start < total; start += plan.chunkSize, index++)
-    out.push({ index, start, size: Math.min(plan.chunkSize, total - start) })
+  for (let start = from, index = 0; start < end; start += plan.chunkSize, index++)
+    out.push({ index, start, size: Math.min(plan.chunkSize, end - start) })
   return out
 }
 
@@ -85,5 +110,12 @@ export const planProblem = (plan: GenerationPlan): string | undefined => {
   if (!Number.isInteger(plan.chunkSize) || plan.chunkSize < 1 || plan.chunkSize > 1 << 20)
     return `chunk size must be an integer in [1, 1048576], got ${plan.chunkSize}`
   if (totalPoints(plan) > Number.MAX_SAFE_INTEGER / 4) return 'too many points'
+  if (plan.range !== undefined) {
+    const { start, end } = plan.range
+    if (!isCount(start) || !isCount(end) || end <= start)
+      return `range must be non-negative integers with start < end, got [${start}, ${end})`
+    if (start % plan.chunkSize !== 0)
+      return `range start ${start} must be a multiple of the chunk size ${plan.chunkSize}, so that shards cut the sample into the same chunks`
+  }
   return undefined
 }

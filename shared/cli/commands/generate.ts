@@ -7,7 +7,7 @@ import type { Solver } from '../../core/ode.ts'
 import { resolveVariant, type Variant } from '../../core/wasm.ts'
 import { generateOrt, generateWasm, type GenerationResult } from '../../generate/generate.ts'
 import { type CountsSidecar, sidecarOf, sidecarPath, writeCounts } from '../../generate/output.ts'
-import { DEFAULT_CHUNK_SIZE, type GenerationPlan, type PointCount, planProblem, totalPoints } from '../../generate/plan.ts'
+import { DEFAULT_CHUNK_SIZE, type GenerationPlan, type PointCount, planProblem, rangeOf, rangePoints } from '../../generate/plan.ts'
 import { describeLoad, loadField } from '../../model/load.ts'
 import type { Logger } from '../logger.ts'
 import { Progress, compact } from '../progress.ts'
@@ -23,6 +23,7 @@ export interface GenerateCommand {
   readonly workers?: number
   readonly variant: Variant | 'auto'
   readonly chunkSize?: number
+  readonly range?: { readonly start: number; readonly end: number }
   readonly pointsOut?: string
   /** Recompute even when complete outputs for the same model and plan exist. */
   readonly force?: boolean
@@ -30,7 +31,7 @@ export interface GenerateCommand {
 
 /** The parts of a sidecar that identify a result: same model, same plan → same counts. */
 const identity = (s: CountsSidecar) =>
-  JSON.stringify([s.model.sha256, s.evaluator, s.seed, s.stream, s.solver, s.chunkSize, s.totalPoints, s.pointsPerBin, s.grids.map((g) => [g.n, g.points])])
+  JSON.stringify([s.model.sha256, s.evaluator, s.seed, s.stream, s.solver, s.chunkSize, s.totalPoints, s.range, s.pointsPerBin, s.grids.map((g) => [g.n, g.points])])
 
 const existing = async (out: string): Promise<CountsSidecar | undefined> => {
   try {
@@ -49,6 +50,7 @@ export const generate = async (cmd: GenerateCommand, log: Logger): Promise<{ sid
     count: cmd.count,
     solver: cmd.solver,
     chunkSize: cmd.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    range: cmd.range,
   }
   const problem = planProblem(plan)
   if (problem !== undefined) throw new RangeError(problem)
@@ -61,7 +63,7 @@ export const generate = async (cmd: GenerateCommand, log: Logger): Promise<{ sid
   if (before !== undefined && !cmd.force && cmd.pointsOut === undefined) {
     const evaluator = loaded.kind === 'graph' ? 'onnxruntime' : resolveVariant(cmd.variant) === 'relaxed' ? 'wasm-relaxed' : 'wasm-simd'
     const planned = sidecarOf(
-      { plan, evaluator, totalPoints: totalPoints(plan), counts: [], invalid: plan.grids.map(() => 0), evaluations: 0, steps: 0, rejected: 0 },
+      { plan, evaluator, totalPoints: rangePoints(plan), range: rangeOf(plan), counts: [], invalid: plan.grids.map(() => 0), evaluations: 0, steps: 0, rejected: 0 },
       model,
     )
     if (identity(planned) === identity(before)) {
@@ -70,7 +72,7 @@ export const generate = async (cmd: GenerateCommand, log: Logger): Promise<{ sid
     }
   }
 
-  const total = totalPoints(plan)
+  const total = rangePoints(plan)
   log.info(`generating ${compact(total)} points, grids ${plan.grids.join(',')}, ${solverText(plan.solver)}`)
   const progress = new Progress('generate', 'pts')
   const started = performance.now()
