@@ -20,9 +20,6 @@ import * as t from 'io-ts'
 /** A decoder from unknown input; encoding is the identity (configs are written back as decoded). */
 export type Codec<A> = t.Type<A, unknown, unknown>
 
-/** Codecs whose context entries are list indices (rendered `[i]`, not `.i`). */
-const LISTS = new WeakSet<t.Decoder<unknown, unknown>>()
-
 /** Codecs that accept a missing value (`withDefault`, `optional`). */
 const MAY_BE_MISSING = new WeakSet<t.Decoder<unknown, unknown>>()
 
@@ -91,7 +88,7 @@ export const list = <A>(
   options: { readonly nonEmpty?: boolean; readonly distinct?: boolean } = {},
 ): Codec<readonly A[]> => {
   const expected = `a${options.nonEmpty ? ' non-empty' : ''} list of ${item.name.replace(/^an? /, '')}s`
-  const codec: Codec<readonly A[]> = new t.Type<readonly A[], unknown, unknown>(
+  return new t.Type<readonly A[], unknown, unknown>(
     expected,
     (u): u is readonly A[] => Array.isArray(u) && u.every(item.is),
     (u, c) => {
@@ -100,7 +97,7 @@ export const list = <A>(
       const errors: t.ValidationError[] = []
       const out: A[] = []
       u.forEach((v, i) => {
-        const r = item.validate(v, t.appendContext(c, String(i), item, v))
+        const r = item.validate(v, t.appendContext(c, `[${i}]`, item, v))
         if (E.isLeft(r)) errors.push(...r.left)
         else out.push(r.right)
       })
@@ -110,7 +107,7 @@ export const list = <A>(
         for (let i = 0; i < out.length; i++) {
           const k = JSON.stringify(out[i])
           if (seen.has(k))
-            errors.push(error(u[i], t.appendContext(c, String(i), item, u[i]), `${k} is repeated`))
+            errors.push(error(u[i], t.appendContext(c, `[${i}]`, item, u[i]), `${k} is repeated`))
           seen.add(k)
         }
         if (errors.length > 0) return t.failures(errors)
@@ -119,8 +116,6 @@ export const list = <A>(
     },
     t.identity,
   )
-  LISTS.add(codec as t.Decoder<unknown, unknown>)
-  return codec
 }
 
 /** `codec`, or `value` when the field is missing. */
@@ -163,7 +158,8 @@ export const optional = <A>(codec: Codec<A>): Codec<A | undefined> => {
 export const map = <A, B>(codec: Codec<A>, f: (a: A) => B): Codec<B> =>
   new t.Type<B, unknown, unknown>(
     codec.name,
-    (u): u is B => false,
+    // No guard for B exists without decoding; these codecs are only ever used to decode.
+    (_u): _u is B => false,
     (u, c) => E.map(f)(codec.validate(u, c)),
     t.identity,
   )
@@ -253,7 +249,8 @@ export const pathOf = (c: t.Context): string => {
   let p = ''
   for (let i = 1; i < c.length; i++) {
     const key = c[i].key
-    p += LISTS.has(c[i - 1].type as t.Decoder<unknown, unknown>) ? `[${key}]` : p === '' ? key : `.${key}`
+    // List entries carry their index as `[i]` (see `list`); object fields are joined with '.'.
+    p += key.startsWith('[') || p === '' ? key : `.${key}`
   }
   return p === '' ? '(root)' : p
 }
