@@ -17,7 +17,7 @@
  * out defaults name the same run, and any change that affects a result names another.
  *
  * `<group>` is a method and its swept hyperparameter: `vib-k<k>`, `mcmc-s<σ>`, the number written
- * by `formatNumber` (shortest round-trip form, `e+` → `e`, `-` → `m`): safe in file names, S3 keys
+ * by `formatNumber` (shortest round-trip form, `e+` → `e`, a leading `-` → `m`): safe in file names, S3 keys
  * and URLs, and distinct numbers give distinct names. The other settings of a method are the
  * same for every group of a run, so the run id already covers them.
  */
@@ -125,10 +125,10 @@ export const runId = (x: Experiment, name?: string): string => {
 // groups
 // -------------------------------------------------------------------------------------
 
-/** A number as a key segment: shortest round-trip form, `e+` → `e`, `-` → `m` (`1e-7`, `2.5`, `m1`). */
+/** A number as a key segment: shortest round-trip form, `e+` → `e`, a leading `-` → `m` (`1e-7`, `2.5`, `m1`). */
 export const formatNumber = (v: number): string => {
   if (!Number.isFinite(v)) throw new RangeError(`cannot format ${v} for a key`)
-  return String(v).replace('e+', 'e').replace(/-/g, 'm')
+  return String(v).replace('e+', 'e').replace(/^-/, 'm')
 }
 
 /** The groups of a run: VIB's in the order of `k`, then AdamMCMC's in the order of `sigma`. */
