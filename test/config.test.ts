@@ -59,7 +59,15 @@ describe('defaults', () => {
         optimizer: { kind: 'adam', beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 },
       },
       methods: {
-        vib: { k: [10], klNormalization: 'elbo', draws: 50, maxEpochs: 250000, pretrainEpochs: 0, priorScale: 1, rhoInit: -3 },
+        vib: {
+          k: [10],
+          klNormalization: 'elbo',
+          draws: 50,
+          maxEpochs: 250000,
+          pretrainEpochs: 0,
+          priorScale: 1,
+          rhoInit: -3,
+        },
       },
       seeds: 5,
       generation: {
@@ -87,7 +95,8 @@ describe('defaults', () => {
 
   it('AdamW defaults to weight decay 0.01 unless one is given', () => {
     expect(ok(withField({ training: { optimizer: { kind: 'adamw' } } })).training.optimizer.weightDecay).toBe(0.01)
-    expect(ok(withField({ training: { optimizer: { kind: 'adamw', weightDecay: 0 } } })).training.optimizer.weightDecay).toBe(0)
+    const explicit = ok(withField({ training: { optimizer: { kind: 'adamw', weightDecay: 0 } } }))
+    expect(explicit.training.optimizer.weightDecay).toBe(0)
   })
 
   it('a partial section keeps the defaults of its other fields', () => {
@@ -136,7 +145,13 @@ describe('examples', () => {
     expect(x.methods.vib?.klNormalization).toBe('paper')
     expect(x.methods.vib?.draws).toBe(50)
     expect(x.methods.mcmc?.sigma).toEqual([0.01, 0.05, 0.1, 0.5])
-    expect(x.methods.mcmc).toMatchObject({ sigmaDelta: 50, lambda: 1, thinning: 100, samples: 10, pretrainEpochs: 2500 })
+    expect(x.methods.mcmc).toMatchObject({
+      sigmaDelta: 50,
+      lambda: 1,
+      thinning: 100,
+      samples: 10,
+      pretrainEpochs: 2500,
+    })
     expect(x.seeds).toBe(5)
     expect(x.trainingSize).toBe(10000)
     expect(x.generation.points).toEqual({ kind: 'perBin', pointsPerBin: 1000 })
@@ -152,7 +167,9 @@ describe('examples', () => {
 
 describe('errors', () => {
   it('a bad value names its path, the constraint and the value', () => {
-    expect(problems({ methods: { vib: { k: [1, 5, -1] } } })).toEqual(['methods.vib.k[2]: expected a positive number, got -1'])
+    expect(problems({ methods: { vib: { k: [1, 5, -1] } } })).toEqual([
+      'methods.vib.k[2]: expected a positive number, got -1',
+    ])
   })
 
   it('unknown fields are errors at every level, including inside a tagged union', () => {
@@ -172,9 +189,15 @@ describe('errors', () => {
   })
 
   it('wrong types name the expected type', () => {
-    expect(problems(withField({ trainingSize: '10000' }))).toEqual(['trainingSize: expected a positive integer, got "10000"'])
-    expect(problems({ methods: { vib: { k: 5 } } })).toEqual(['methods.vib.k: expected a non-empty list of positive numbers, got 5'])
-    expect(problems(withField({ model: { hidden: [32, 'x'] } }))).toEqual(['model.hidden[1]: expected a positive integer, got "x"'])
+    expect(problems(withField({ trainingSize: '10000' }))).toEqual([
+      'trainingSize: expected a positive integer, got "10000"',
+    ])
+    expect(problems({ methods: { vib: { k: 5 } } })).toEqual([
+      'methods.vib.k: expected a non-empty list of positive numbers, got 5',
+    ])
+    expect(problems(withField({ model: { hidden: [32, 'x'] } }))).toEqual([
+      'model.hidden[1]: expected a positive integer, got "x"',
+    ])
     expect(problems([MINIMAL])).toEqual(['(root): expected an experiment, got [{"methods":{"vib":{"k":[10]}}}]'])
     expect(problems(null)).toEqual(['(root): expected an experiment, got null'])
   })
@@ -188,10 +211,19 @@ describe('errors', () => {
 
   it('bad values of every kind', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ generation: { solver: { kind: 'rk5', steps: 4 } } }, "generation.solver.kind: expected one of 'euler', 'midpoint', 'rk4', 'dopri5', got \"rk5\""],
-      [{ generation: { solver: { kind: 'rk4', steps: 0 } } }, 'generation.solver.steps: expected a positive integer, got 0'],
+      [
+        { generation: { solver: { kind: 'rk5', steps: 4 } } },
+        "generation.solver.kind: expected one of 'euler', 'midpoint', 'rk4', 'dopri5', got \"rk5\"",
+      ],
+      [
+        { generation: { solver: { kind: 'rk4', steps: 0 } } },
+        'generation.solver.steps: expected a positive integer, got 0',
+      ],
       [{ generation: { seed: 2 ** 32 } }, 'generation.seed: expected an integer in [0, 2^32), got 4294967296'],
-      [{ model: { activation: 'gelu' } }, "model.activation: expected one of 'elu', 'silu', 'tanh', 'relu', got \"gelu\""],
+      [
+        { model: { activation: 'gelu' } },
+        "model.activation: expected one of 'elu', 'silu', 'tanh', 'relu', got \"gelu\"",
+      ],
       [{ model: { hidden: [] } }, 'model.hidden: expected a non-empty list of positive integers, got []'],
       [{ grids: [2, 0] }, 'grids[1]: expected an integer in [1, 4096], got 0'],
       [{ grids: [2, 3, 2] }, 'grids[2]: 2 is repeated'],
@@ -199,24 +231,35 @@ describe('errors', () => {
       [{ levels: [0.5, 1.5] }, 'levels[1]: expected a number in [0, 1], got 1.5'],
       [{ data: { kind: 'npy' } }, 'data.path: missing, expected a non-empty string'],
       [{ data: { kind: 'csv', path: 'x' } }, "data.kind: expected one of 'gamma-ring', 'npy', got \"csv\""],
-      [{ name: '../up' }, 'name: expected a name of letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-"), got "../up"'],
+      [
+        { name: '../up' },
+        'name: expected a name of letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-"), got "../up"',
+      ],
       [{ seeds: 1.5 }, 'seeds: expected a positive integer, got 1.5'],
       [{ training: { lr: -1 } }, 'training.lr: expected a positive number, got -1'],
       [{ training: { optimizer: { beta1: 1 } } }, 'training.optimizer.beta1: expected a number in [0, 1), got 1'],
     ]
     for (const [patch, line] of cases) expect(problems(withField(patch))).toEqual([line])
-    expect(problems({ methods: { vib: { k: [] } } })).toEqual(['methods.vib.k: expected a non-empty list of positive numbers, got []'])
+    expect(problems({ methods: { vib: { k: [] } } })).toEqual([
+      'methods.vib.k: expected a non-empty list of positive numbers, got []',
+    ])
     expect(problems({ methods: { vib: { k: [5, 5] } } })).toEqual(['methods.vib.k[1]: 5 is repeated'])
-    expect(problems({ methods: { mcmc: { sigma: [0.1], samples: 1 } } })).toEqual(['methods.mcmc.samples: expected an integer ≥ 2, got 1'])
+    expect(problems({ methods: { mcmc: { sigma: [0.1], samples: 1 } } })).toEqual([
+      'methods.mcmc.samples: expected an integer ≥ 2, got 1',
+    ])
   })
 
   it('problems across fields name the field to change', () => {
     expect(problems({ methods: {} })).toEqual(['methods: expected at least one method (vib, mcmc), got none'])
-    expect(problems(withField({ model: { dim: 3 } }))).toEqual(['model.dim: the gamma-ring data is 2-dimensional, got 3'])
+    expect(problems(withField({ model: { dim: 3 } }))).toEqual([
+      'model.dim: the gamma-ring data is 2-dimensional, got 3',
+    ])
     expect(problems(withField({ generation: { shardSize: 5000 } }))).toEqual([
       'generation.shardSize: expected a multiple of generation.chunkSize (4096), got 5000',
     ])
-    expect(problems(withField({ trainingSize: 500 }))).toEqual(['training.batchSize: expected at most trainingSize (500), got 1000'])
+    expect(problems(withField({ trainingSize: 500 }))).toEqual([
+      'training.batchSize: expected at most trainingSize (500), got 1000',
+    ])
     // An .npy data set may have any dimension.
     expect(ok(withField({ data: { kind: 'npy', path: 'x.npy' }, model: { dim: 3 } })).model.dim).toBe(3)
   })
@@ -229,7 +272,9 @@ describe('errors', () => {
     const r = decodeExperiment({ methods: { vib: { k: [-1] } } }, 'my.json')
     if (E.isRight(r)) throw new Error('expected a failure')
     expect(exitCode(r.left)).toBe(2)
-    expect(describeError(r.left)).toBe('invalid config my.json: 1 problem\n  - methods.vib.k[0]: expected a positive number, got -1')
+    expect(describeError(r.left)).toBe(
+      'invalid config my.json: 1 problem\n  - methods.vib.k[0]: expected a positive number, got -1',
+    )
   })
 
   it('text that is not JSON', () => {

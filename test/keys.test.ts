@@ -179,14 +179,18 @@ describe('plan', () => {
     expect(shards(example('paper.json'))).toHaveLength(39)
     // (4 VIB groups × 50 draws + 4 MCMC groups × 10 samples) × 5 seeds × 39 shards.
     expect(p.generations).toHaveLength((4 * 50 + 4 * 10) * 5 * 39)
-    expect(p.reductions.map((r) => r.reportKey)).toEqual(groups(example('paper.json')).map((g) => `runs/paper/${g.name}/report.json`))
+    expect(p.reductions.map((r) => r.reportKey)).toEqual(
+      groups(example('paper.json')).map((g) => `runs/paper/${g.name}/report.json`),
+    )
   })
 
   it('the smoke run, item by item', () => {
     const p = plan(example('smoke.json'))
     expect(p.run).toBe('smoke')
     expect(p.configKey).toBe('runs/smoke/config.json')
-    expect(p.trainings.map((t) => `${t.group}/${t.seed}`)).toEqual(['vib-k10/0', 'vib-k10/1', 'mcmc-s0.1/0', 'mcmc-s0.1/1'])
+    expect(p.trainings.map((t) => `${t.group}/${t.seed}`)).toEqual([
+      'vib-k10/0', 'vib-k10/1', 'mcmc-s0.1/0', 'mcmc-s0.1/1',
+    ])
     // 100 · 3² = 900 points in shards of 512: [0, 512) and [512, 900); 2 groups × 2 seeds × 4 samples × 2.
     expect(p.generations).toHaveLength(32)
     expect(p.generations.slice(0, 2)).toEqual([

@@ -138,7 +138,8 @@ const contract = (name: string, fixture: () => Fixture) => {
     it('refuses malformed keys, naming them, and writes nothing', async () => {
       const store = fixture().make()
       for (const key of INVALID_KEYS) {
-        for (const e of [await fail(store.put(key, text('x'))), await fail(store.get(key)), await fail(store.exists(key))]) {
+        const errors = [await fail(store.put(key, text('x'))), await fail(store.get(key)), await fail(store.exists(key))]
+        for (const e of errors) {
           expect(e._tag).toBe('InvalidKey')
           expect(e.message).toContain(JSON.stringify(key))
           expect(exitCode(e)).toBe(2)
@@ -158,7 +159,8 @@ const contract = (name: string, fixture: () => Fixture) => {
       expect(await run(run1.list('runs/a/'))).toEqual(['runs/a/x/y'])
       expect(await run(run1.list('runs/a/x'))).toEqual(['runs/a/x/y'])
       for (const key of ['runs/ab/x', 'runs/a', 'runs/b/x', 'other', 'runs/ax']) {
-        for (const e of [await fail(run1.put(key, text('x'))), await fail(run1.get(key)), await fail(run1.exists(key))]) {
+        const failures = [await fail(run1.put(key, text('x'))), await fail(run1.get(key)), await fail(run1.exists(key))]
+        for (const e of failures) {
           expect(e._tag).toBe('OutsidePrefix')
           expect(e.message).toContain(JSON.stringify(key))
           expect(e.message).toContain('"runs/a"')

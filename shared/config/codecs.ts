@@ -67,13 +67,15 @@ export const matching = (expected: string, re: RegExp): Codec<string> =>
   )
 
 /** One of a few string literals. */
-export const oneOf = <L extends string>(values: readonly L[]): Codec<L> =>
-  new t.Type<L, unknown, unknown>(
+export const oneOf = <L extends string>(values: readonly L[]): Codec<L> => {
+  const is = (u: unknown): u is L => typeof u === 'string' && (values as readonly string[]).includes(u)
+  return new t.Type<L, unknown, unknown>(
     `one of ${values.map((v) => `'${v}'`).join(', ')}`,
-    (u): u is L => typeof u === 'string' && (values as readonly string[]).includes(u),
-    (u, c) => (typeof u === 'string' && (values as readonly string[]).includes(u) ? t.success(u as L) : t.failure(u, c)),
+    is,
+    (u, c) => (is(u) ? t.success(u) : t.failure(u, c)),
     t.identity,
   )
+}
 
 /** Exactly `value`. */
 export const literal = <L extends string>(value: L): Codec<L> => oneOf([value])
@@ -164,7 +166,8 @@ export const map = <A, B>(codec: Codec<A>, f: (a: A) => B): Codec<B> =>
     t.identity,
   )
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- codecs are invariant in A; `any` admits every field codec
+// Codecs are invariant in their type, so only `any` admits every field codec.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyCodec = t.Type<any, unknown, unknown>
 type Props = Record<string, AnyCodec>
 type OptionalKeys<P extends Props> = { [K in keyof P]: undefined extends t.TypeOf<P[K]> ? K : never }[keyof P]

@@ -204,7 +204,10 @@ export const linearLevels = (n: number): number[] => Array.from({ length: n }, (
 /** A run name: a path segment safe on every file system and in S3 keys and URLs. */
 export const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
-const runName = matching('a name of letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-")', RUN_NAME)
+const runName = matching(
+  'a name of letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-")',
+  RUN_NAME,
+)
 
 const gammaRing = struct('a gamma-ring data spec', {
   kind: literal('gamma-ring'),

@@ -82,7 +82,14 @@ export interface StageError {
 export type StoreFailure = StoreError | MissingObject | InvalidKey | OutsidePrefix
 
 /** Every error of the pipeline. */
-export type PipelineError = UsageError | ConfigError | InvalidKey | StoreError | MissingObject | OutsidePrefix | StageError
+export type PipelineError =
+  | UsageError
+  | ConfigError
+  | InvalidKey
+  | StoreError
+  | MissingObject
+  | OutsidePrefix
+  | StageError
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -93,12 +100,12 @@ export const causeOf = (e: unknown): string => (e instanceof Error ? e.message :
 
 export const usageError = (message: string): UsageError => ({ _tag: 'UsageError', message })
 
-export const configError = (problems: readonly string[], source?: string): ConfigError => ({
-  _tag: 'ConfigError',
-  message: `invalid config${source === undefined ? '' : ` ${source}`}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`,
-  ...(source === undefined ? {} : { source }),
-  problems,
-})
+export const configError = (problems: readonly string[], source?: string): ConfigError => {
+  const from = source === undefined ? '' : ` ${source}`
+  const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`
+  const message = `invalid config${from}: ${count}`
+  return { _tag: 'ConfigError', message, ...(source === undefined ? {} : { source }), problems }
+}
 
 export const invalidKey = (key: string, reason: string): InvalidKey => ({
   _tag: 'InvalidKey',
@@ -107,7 +114,12 @@ export const invalidKey = (key: string, reason: string): InvalidKey => ({
   reason,
 })
 
-export const storeError = (operation: StoreError['operation'], key: string, uri: string, cause: unknown): StoreError => ({
+export const storeError = (
+  operation: StoreError['operation'],
+  key: string,
+  uri: string,
+  cause: unknown,
+): StoreError => ({
   _tag: 'StoreError',
   message: `object store ${operation} of ${JSON.stringify(key)} (${uri}) failed: ${causeOf(cause)}`,
   operation,

@@ -99,7 +99,8 @@ export const canonicalJson = (value: unknown): string => {
       .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
     return `{${entries.join(',')}}`
   }
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError(`cannot canonicalize the number ${value}`)
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new RangeError(`cannot canonicalize the number ${value}`)
   return JSON.stringify(value)
 }
 
@@ -117,7 +118,9 @@ export const configHash = (x: Experiment): string =>
 export const runId = (x: Experiment, name?: string): string => {
   const id = name ?? x.name ?? configHash(x)
   if (!RUN_NAME.test(id))
-    throw new RangeError(`run name ${JSON.stringify(id)} must be 1–64 letters, digits, '.', '_' or '-', starting alphanumerically`)
+    throw new RangeError(
+      `run name ${JSON.stringify(id)} must be 1–64 letters, digits, '.', '_' or '-', starting alphanumerically`,
+    )
   return id
 }
 
@@ -135,10 +138,14 @@ export const formatNumber = (v: number): string => {
 export const groups = (x: Experiment): Group[] => {
   const out: Group[] = []
   const { vib, mcmc } = x.methods
-  for (const k of vib?.k ?? [])
-    out.push({ name: `vib-k${formatNumber(k)}`, method: 'vib', hyperparameter: 'k', value: k, samples: vib!.draws })
-  for (const s of mcmc?.sigma ?? [])
-    out.push({ name: `mcmc-s${formatNumber(s)}`, method: 'mcmc', hyperparameter: 'sigma', value: s, samples: mcmc!.samples })
+  if (vib !== undefined)
+    for (const k of vib.k)
+      out.push({ name: `vib-k${formatNumber(k)}`, method: 'vib', hyperparameter: 'k', value: k, samples: vib.draws })
+  if (mcmc !== undefined)
+    for (const s of mcmc.sigma) {
+      const name = `mcmc-s${formatNumber(s)}`
+      out.push({ name, method: 'mcmc', hyperparameter: 'sigma', value: s, samples: mcmc.samples })
+    }
   return out
 }
 
@@ -195,7 +202,13 @@ export const figureKey = (run: string, group: string, file: string): string =>
 // -------------------------------------------------------------------------------------
 
 /** Shards of one sample: `[k·shardSize, min((k + 1)·shardSize, total))`. */
-export const shards = (x: Experiment): Array<{ readonly shard: number; readonly start: number; readonly end: number }> => {
+export interface ShardRange {
+  readonly shard: number
+  readonly start: number
+  readonly end: number
+}
+
+export const shards = (x: Experiment): ShardRange[] => {
   const total = pointsPerSample(x)
   const size = x.generation.shardSize
   return Array.from({ length: Math.ceil(total / size) }, (_, k) => ({

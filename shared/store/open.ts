@@ -29,14 +29,17 @@ export const parseLocation = (location: string): E.Either<UsageError, StoreLocat
   if (location === '') return E.left(usageError('store location is empty: give a directory or s3://bucket/prefix'))
   if (!/^s3:\/\//i.test(location)) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location))
-      return E.left(usageError(`store location ${JSON.stringify(location)}: only directories and s3:// URIs are supported`))
+      return E.left(
+        usageError(`store location ${JSON.stringify(location)}: only directories and s3:// URIs are supported`),
+      )
     return E.right({ kind: 'dir', path: location })
   }
   const rest = location.slice('s3://'.length)
   const slash = rest.indexOf('/')
   const bucket = slash < 0 ? rest : rest.slice(0, slash)
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '')
-  if (bucket === '') return E.left(usageError(`store location ${JSON.stringify(location)} names no bucket: use s3://bucket/prefix`))
+  if (bucket === '')
+    return E.left(usageError(`store location ${JSON.stringify(location)} names no bucket: use s3://bucket/prefix`))
   return E.right({ kind: 's3', bucket, prefix })
 }
 

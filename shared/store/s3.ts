@@ -49,7 +49,11 @@ export interface S3StoreOptions {
   /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible servers need. @default false */
   readonly forcePathStyle?: boolean
   /** Explicit credentials. @default - the SDK's default credential chain */
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string }
+  readonly credentials?: {
+    readonly accessKeyId: string
+    readonly secretAccessKey: string
+    readonly sessionToken?: string
+  }
   /** Objects larger than this many bytes are uploaded in parts. @default 8 MiB */
   readonly multipartThreshold?: number
   /** Bytes per part of a multipart upload, at least 5 MiB. @default 8 MiB */
@@ -161,7 +165,8 @@ export const s3Store = (o: S3StoreOptions): E.Either<UsageError, ObjectStore> =>
 
   const upload = async (k: string, bytes: Uint8Array): Promise<void> => {
     if (bytes.byteLength <= threshold) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: s3Key(k), Body: bytes, ContentLength: bytes.byteLength }))
+      const params = { Bucket: bucket, Key: s3Key(k), Body: bytes, ContentLength: bytes.byteLength }
+      await client.send(new PutObjectCommand(params))
       return
     }
     // Upload aborts the multipart upload on failure (leavePartsOnError false): nothing appears.

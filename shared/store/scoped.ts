@@ -19,7 +19,8 @@ import { type InvalidKey, invalidKey, type OutsidePrefix, outsidePrefix } from '
 // -------------------------------------------------------------------------------------
 
 /** Whether `key` lies strictly under `prefix/`. */
-export const isUnder = (prefix: string, key: string): boolean => key.startsWith(`${prefix}/`) && key.length > prefix.length + 1
+export const isUnder = (prefix: string, key: string): boolean =>
+  key.startsWith(`${prefix}/`) && key.length > prefix.length + 1
 
 // -------------------------------------------------------------------------------------
 // constructors
