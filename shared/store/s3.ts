@@ -10,6 +10,10 @@
  *
  * Credentials and, when not given, the region come from the SDK's default chain (environment,
  * shared config files, container or instance roles).
+ *
+ * S3 answers a GET or HEAD of an absent key with 404 only to a caller allowed to `s3:ListBucket`
+ * on the bucket; without it the answer is 403, reported here as a `StoreError` (access denied),
+ * not as `MissingObject`. Roles that run stages therefore need list permission on their prefix.
  */
 import {
   GetObjectCommand,
