@@ -239,7 +239,8 @@ describe('step', () => {
       step: 3,
     }
     const seed = 21
-    const o = { theta0: Float32Array.from(MU, (x) => x + 0.7), energy, lr: 0.4, sigma: 1, sigmaDelta: 3, lambda, seed, adamState: start }
+    const theta0 = Float32Array.from(MU, (x) => x + 0.7)
+    const o = { theta0, energy, lr: 0.4, sigma: 1, sigmaDelta: 3, lambda, seed, adamState: start }
     c.scoped(() => {
       const chain = new AdamMcmc(c, o)
       const { sigma, s } = proposalScales(n, 1, 3)
@@ -259,10 +260,8 @@ describe('step', () => {
         const tau = thetaTilde.map((x, i) => Math.fround(x + sigma * eps[i] + Math.sqrt(s) * eta * d[i]))
         // reverse: τ̃ = Adam(τ, λ∇E(τ); S₀)
         const tauTilde = tau.slice()
-        adamStepRef(tauTilde, energy(tau).grad.map((g) => lambda * g), Float64Array.from(s0.m), Float64Array.from(s0.v), {
-          ...opt,
-          step: s0.step + 1,
-        })
+        const gTau = energy(tau).grad.map((g) => lambda * g)
+        adamStepRef(tauTilde, gTau, Float64Array.from(s0.m), Float64Array.from(s0.v), { ...opt, step: s0.step + 1 })
         const dr = tauTilde.map((x, i) => x - tau[i])
         const logAlpha =
           -lambda * energy(tau).energy +
@@ -280,7 +279,9 @@ describe('step', () => {
         if (res.accepted) {
           accepted++
           // τ is rounded to f32 once; the f64 recomputation rounds the same sum (ε, η are f32 draws)
-          chain.theta().forEach((x, i) => expect(Math.abs(x - tau[i])).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(tau[i]))))
+          const now = chain.theta()
+          for (let i = 0; i < n; i++)
+            expect(Math.abs(now[i] - tau[i])).toBeLessThanOrEqual(2e-6 * Math.max(1, Math.abs(tau[i])))
           // accepted: the state after the forward step, S₁
           expect(after.step).toBe(s0.step + 1)
           after.m.forEach((x, i) => expect(x).toBeCloseTo(m1[i], 6))
@@ -335,8 +336,9 @@ describe('step', () => {
       const bad = new AdamMcmc(c, { theta0: new Float32Array([0, 0]), energy, sigma: 0.1, seed: 4 })
       expect(() => bad.step()).toThrow(/non-finite energy or gradient at iteration 0/)
     })
-    expect(() => runAdamMcmc(c, { theta0, energy, sigma: 0.1, seed: 4, thinning: 0 })).toThrow(/thinning must be an integer ≥ 1/)
-    expect(() => runAdamMcmc(c, { theta0, energy, sigma: 0.1, seed: 4, lambda: -1 })).toThrow(/lambda must be a positive number/)
+    const o = { theta0, energy, sigma: 0.1, seed: 4 }
+    expect(() => runAdamMcmc(c, { ...o, thinning: 0 })).toThrow(/thinning must be an integer ≥ 1/)
+    expect(() => runAdamMcmc(c, { ...o, lambda: -1 })).toThrow(/lambda must be a positive number/)
   })
 
   it('a deterministic energy is evaluated once per iteration; a stochastic one twice, on the iteration index', () => {
@@ -367,7 +369,8 @@ describe('chain', () => {
   const energy = gaussianEnergy(MU, COV)
 
   it('samples a known Gaussian: mean and covariance within Monte Carlo error (frozen Adam state)', () => {
-    const r = runAdamMcmc(c, { ...CHAIN, energy, seed: 3, burnIn: 2000, thinning: 1, samples: 120_000, adaptation: 'burnIn' })
+    const o = { ...CHAIN, energy, seed: 3, burnIn: 2000, thinning: 1 }
+    const r = runAdamMcmc(c, { ...o, samples: 120_000, adaptation: 'burnIn' })
     const acc = r.acceptance.reduce((a, x) => a + x, 0) / r.acceptance.length
     expect(acc).toBeGreaterThan(0.2)
     expect(acc).toBeLessThan(0.5)
@@ -379,7 +382,8 @@ describe('chain', () => {
   })
 
   it('a proposal density without the rank-one term (inconsistent with the draw) is detected as biased', () => {
-    const isotropic: ProposalDensity = (x, mean, d, scales) => proposalLogDensity(x, mean, new Float64Array(d.length), scales)
+    const isotropic: ProposalDensity = (x, mean, d, scales) =>
+      proposalLogDensity(x, mean, new Float64Array(d.length), scales)
     const r = runAdamMcmc(c, {
       ...CHAIN,
       energy,

@@ -36,7 +36,16 @@
  * positions, and π_λ-invariance of the whole chain is only guaranteed when the state is frozen.
  * `adaptation: 'burnIn'` does that: the state advances during burn-in and is frozen for the
  * sampling iterations, which then form a time-homogeneous chain with π_λ as invariant law.
- * The default, `'always'`, follows the reference code.
+ * The default, `'always'`, follows the reference code. Measured on a 4-parameter Gaussian target
+ * (test/adam-mcmc.test.ts, Adam step of the order of the noise): with `'always'` the variances come
+ * out 20–25% low, about 12 Monte Carlo standard errors; with `'burnIn'` every mean and covariance
+ * agrees with the truth within Monte Carlo error; with β₁ = 0 `'always'` agrees too, so the bias is
+ * the momentum's memory of the path. Freezing a fresh state (no burn-in, no `adamState`) freezes
+ * Adam's first step, lr·sign(∇U) per weight: still a valid proposal, but no longer Adam-like.
+ *
+ * Rounding. τ is stored in f32 and both densities are evaluated at the stored τ, in f64. The f32
+ * rounding moves log q by about √n·ulp(θ)/(2σ): ≲ 1e-3 nats for the paper's σ = 0.1/√2498 and
+ * |θ| ≲ 1, small against the O(1) log-ratios that decide acceptance.
  *
  * Scales (what the user passes, and what multiplies what). Like the reference code, `sigma` and
  * `sigmaDelta` are given "per weight" and normalised by 1/√n (n = number of weights):
@@ -192,8 +201,10 @@ export interface AdamMcmcResult {
  * normalises them: σ = sigma/√n, √s = sigmaDelta/√n (see the module header).
  */
 export const proposalScales = (nWeights: number, sigma: number, sigmaDelta: number): ProposalScales => {
-  if (!Number.isInteger(nWeights) || nWeights < 1) throw new RangeError(`AdamMCMC: weight count must be a positive integer, got ${nWeights}`)
-  if (!(sigma > 0) || !Number.isFinite(sigma)) throw new RangeError(`AdamMCMC: sigma must be a positive number, got ${sigma}`)
+  if (!Number.isInteger(nWeights) || nWeights < 1)
+    throw new RangeError(`AdamMCMC: weight count must be a positive integer, got ${nWeights}`)
+  if (!(sigma > 0) || !Number.isFinite(sigma))
+    throw new RangeError(`AdamMCMC: sigma must be a positive number, got ${sigma}`)
   if (!(sigmaDelta >= 0) || !Number.isFinite(sigmaDelta))
     throw new RangeError(`AdamMCMC: sigmaDelta must be a non-negative number, got ${sigmaDelta}`)
   const c = sigmaDelta / Math.sqrt(nWeights)
@@ -245,7 +256,9 @@ export const drawProposal = (
 ): void => {
   const n = out.length
   if (mean.length !== n || d.length !== n || eps.length !== n)
-    throw new RangeError(`proposal draw: mean, d, eps and out must have one length, got ${mean.length}, ${d.length}, ${eps.length}, ${n}`)
+    throw new RangeError(
+      `proposal draw: mean, d, eps and out must have one length, got ${mean.length}, ${d.length}, ${eps.length}, ${n}`,
+    )
   const c = Math.sqrt(s) * eta
   for (let i = 0; i < n; i++) out[i] = mean[i] + sigma * eps[i] + c * d[i]
 }
@@ -293,7 +306,8 @@ export class AdamMcmc {
     if (n < 1) throw new RangeError('AdamMCMC: theta0 is empty')
     if (!allFinite(o.theta0)) throw new RangeError('AdamMCMC: theta0 has non-finite weights')
     const lambda = o.lambda ?? 1
-    if (!(lambda > 0) || !Number.isFinite(lambda)) throw new RangeError(`AdamMCMC: lambda must be a positive number, got ${lambda}`)
+    if (!(lambda > 0) || !Number.isFinite(lambda))
+      throw new RangeError(`AdamMCMC: lambda must be a positive number, got ${lambda}`)
     if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed >= 2 ** 32)
       throw new RangeError(`AdamMCMC: seed must be an integer in [0, 2^32), got ${o.seed}`)
     const [beta1, beta2] = o.betas ?? [0.9, 0.999]
@@ -450,7 +464,8 @@ export const runAdamMcmc = (core: Core, o: RunAdamMcmcOptions): AdamMcmcResult =
     let burnInAcceptance = Number.NaN
     if (burnIn > 0) {
       burnInAcceptance = stretch(burnIn)
-      o.onStretch?.({ kind: 'burnIn', index: -1, iterations: burnIn, acceptance: burnInAcceptance, energy: chain.energy })
+      const energy = chain.energy
+      o.onStretch?.({ kind: 'burnIn', index: -1, iterations: burnIn, acceptance: burnInAcceptance, energy })
     }
     if (adaptation === 'burnIn') chain.adapt = false
     const out: Float32Array[] = []
