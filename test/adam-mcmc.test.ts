@@ -341,6 +341,23 @@ describe('step', () => {
     expect(() => runAdamMcmc(c, { ...o, lambda: -1 })).toThrow(/lambda must be a positive number/)
   })
 
+  it('an energy that reuses its gradient buffer gives the same chain', () => {
+    const energy = gaussianEnergy(MU, COV)
+    const buffer = new Float32Array(4)
+    const reusing = (th: Float32Array) => {
+      const v = energy(th)
+      buffer.set(v.grad)
+      return { energy: v.energy, grad: buffer }
+    }
+    const o = { ...CHAIN, seed: 6, thinning: 10, samples: 4 }
+    const fresh = runAdamMcmc(c, { ...o, energy })
+    const reused = runAdamMcmc(c, { ...o, energy: reusing })
+    expect(reused.samples).toEqual(fresh.samples)
+    expect(reused.acceptance).toEqual(fresh.acceptance)
+    // both branches occurred, so a cached gradient was reused after a rejection
+    expect(fresh.acceptance.some((a) => a > 0 && a < 1)).toBe(true)
+  })
+
   it('a deterministic energy is evaluated once per iteration; a stochastic one twice, on the iteration index', () => {
     const energy = gaussianEnergy([0, 0], [
       [1, 0.5],

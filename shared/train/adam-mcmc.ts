@@ -85,7 +85,8 @@ export interface EnergyValue {
  * λ = 1 is the untempered posterior) and its gradient. `iteration` is the chain's iteration index:
  * a minibatch energy uses it to choose its batch, so that both points of an iteration (θ and the
  * proposal τ) see the same batch; a full-batch energy ignores it. `theta` is a fresh copy the
- * energy may keep.
+ * energy may keep; the sampler copies `grad` at once, so the energy may reuse one buffer (or return
+ * a view into the core's memory) from call to call.
  */
 export type Energy = (theta: Float32Array, iteration: number) => EnergyValue
 
@@ -404,12 +405,12 @@ export class AdamMcmc {
     return { accepted, logAlpha, energy: this.currentEnergy }
   }
 
-  /** Evaluates the energy, checking the gradient's length. */
+  /** Evaluates the energy, checking the gradient's length; the gradient is copied (see `Energy`). */
   private evaluate(theta: Float32Array, k: number): EnergyValue {
     const v = this.energyFn(theta, k)
     if (v.grad.length !== this.n)
       throw new RangeError(`AdamMCMC: the energy's gradient has ${v.grad.length} entries, the chain ${this.n} weights`)
-    return v
+    return { energy: v.energy, grad: v.grad.slice() }
   }
 
   /** Writes `from` at `ptr`, applies one Adam update with the gradient λ·grad, returns a copy. */
