@@ -13,6 +13,8 @@
  * The only fields without a default are `methods` (at least one method, each with its grid:
  * `vib.k` or `mcmc.sigma`).
  */
+import type { Solver } from '../core/ode.ts'
+import type { PointCount } from '../generate/plan.ts'
 import { readFile } from 'node:fs/promises'
 
 import * as E from 'fp-ts/lib/Either.js'
@@ -131,15 +133,11 @@ export interface MethodsSpec {
   readonly mcmc?: McmcSpec
 }
 
-/** An ODE solver, the same union as `Solver` of shared/core/ode.ts. */
-export type SolverSpec =
-  | { readonly kind: 'euler' | 'midpoint' | 'rk4'; readonly steps: number }
-  | { readonly kind: 'dopri5'; readonly rtol: number; readonly atol: number; readonly maxSteps?: number }
+/** An ODE solver: the solvers' own type. */
+export type SolverSpec = Solver
 
-/** Points per posterior sample, as `PointCount` of shared/generate/plan.ts. */
-export type PointsSpec =
-  | { readonly kind: 'fixed'; readonly points: number }
-  | { readonly kind: 'perBin'; readonly pointsPerBin: number }
+/** Points per posterior sample: generation's own type. */
+export type PointsSpec = PointCount
 
 export interface GenerationSpec {
   readonly solver: SolverSpec
