@@ -89,7 +89,17 @@ describe('defaults', () => {
 
   it('AdamMCMC defaults are section 4.2’s', () => {
     expect(ok({ methods: { mcmc: { sigma: [0.1] } } }).methods).toEqual({
-      mcmc: { sigma: [0.1], sigmaDelta: 50, lambda: 1, thinning: 100, samples: 10, burnIn: 0, pretrainEpochs: 2500 },
+      // σ_Δ absent: the trainer takes n_weights / 50; the chain keeps Adam's state from burn-in on.
+      mcmc: {
+        sigma: [0.1],
+        lambda: 1,
+        thinning: 100,
+        samples: 10,
+        burnIn: 10,
+        pretrainEpochs: 2500,
+        solver: { kind: 'rk4', steps: 8 },
+        adaptation: 'burnIn',
+      },
     })
   })
 

@@ -112,20 +112,34 @@ export interface VibSpec {
 
 /** AdamMCMC (section 3.2), one group per σ. */
 export interface McmcSpec {
-  /** The noise parameters σ to sweep (one group each). */
+  /** The noise parameters σ to sweep (one group each), per weight before the 1/√n normalisation. */
   readonly sigma: readonly number[]
-  /** σ_Δ of the rank-one proposal term (3.8). */
-  readonly sigmaDelta: number
+  /**
+   * σ_Δ of the rank-one proposal term (3.8), per weight before the 1/√n normalisation; absent:
+   * n_weights / 50, the paper's "σ_Δ ≈ 50" for its 2498-weight model.
+   */
+  readonly sigmaDelta?: number
   /** Inverse temperature λ (3.9). */
   readonly lambda: number
   /** Epochs between kept samples. */
   readonly thinning: number
   /** Kept samples n_MCMC per chain. */
   readonly samples: number
-  /** Epochs run and discarded before the first kept sample's stretch. */
+  /**
+   * Epochs run and discarded before the first kept sample's stretch (default 10: they let Adam's
+   * moment estimates settle on the energy before the state is frozen).
+   */
   readonly burnIn: number
   /** CFM epochs before the chain starts. */
   readonly pretrainEpochs: number
+  /** Fixed-step solver of the log-likelihood in the energy (default RK4, 8 steps). */
+  readonly solver: { readonly kind: 'euler' | 'midpoint' | 'rk4'; readonly steps: number }
+  /**
+   * 'burnIn' (default): Adam's state adapts during burn-in and is frozen afterwards, so the kept
+   * chain is an exact Metropolis–Hastings chain; 'always': it keeps adapting, as the reference
+   * code does — measurably biased (shared/train/adam-mcmc.ts).
+   */
+  readonly adaptation: 'always' | 'burnIn'
 }
 
 export interface MethodsSpec {
@@ -273,21 +287,30 @@ const vib: Codec<VibSpec> = struct('a vib spec', {
   ),
 })
 
+const fixedStep = <K extends 'euler' | 'midpoint' | 'rk4'>(kind: K) =>
+  struct(`a ${kind} solver`, { kind: literal(kind), steps: positiveInteger })
+
+const fixedStepSolver: Codec<McmcSpec['solver']> = tagged('kind', {
+  euler: fixedStep('euler'),
+  midpoint: fixedStep('midpoint'),
+  rk4: fixedStep('rk4'),
+})
+
 /** Section 4.2: σ_Δ ≈ 50, λ = 1, a sample every 100 epochs, n_MCMC = 10, 2500 CFM epochs first. */
 const mcmc: Codec<McmcSpec> = struct('an mcmc spec', {
   sigma: grid,
-  sigmaDelta: withDefault(nonNegativeNumber, 50),
+  sigmaDelta: optional(nonNegativeNumber),
   lambda: withDefault(positiveNumber, 1),
   thinning: withDefault(positiveInteger, 100),
   samples: withDefault(atLeastTwo, 10),
-  burnIn: withDefault(nonNegativeInteger, 0),
+  burnIn: withDefault(nonNegativeInteger, 10),
   pretrainEpochs: withDefault(nonNegativeInteger, 2500),
+  solver: withDefault(fixedStepSolver, { kind: 'rk4' as const, steps: 8 }),
+  adaptation: withDefault(oneOf(['always', 'burnIn'] as const), 'burnIn'),
 })
 
 const methods: Codec<MethodsSpec> = struct('a methods spec', { vib: optional(vib), mcmc: optional(mcmc) })
 
-const fixedStep = <K extends 'euler' | 'midpoint' | 'rk4'>(kind: K) =>
-  struct(`a ${kind} solver`, { kind: literal(kind), steps: positiveInteger })
 
 const solver: Codec<SolverSpec> = tagged('kind', {
   euler: fixedStep('euler'),
