@@ -263,6 +263,8 @@ describe('plan', () => {
     const x = ok({ ...MINIMAL, generation: { latent: 'independent', points: { kind: 'fixed', points: 10 } } })
     const streams = plan(x).generations.filter((g) => g.group === 'vib-k10' && g.seed === 0).map((g) => g.stream)
     expect(streams).toEqual(Array.from({ length: 50 }, (_, i) => i))
-    expect(new Set(plan(ok(MINIMAL)).generations.map((g) => g.stream))).toEqual(new Set([0]))
+    // common latents: one stream per training seed, shared by all its samples
+    const common = plan(ok(MINIMAL)).generations
+    for (const seed of [0, 1, 4]) expect(new Set(common.filter((g) => g.seed === seed).map((g) => g.stream))).toEqual(new Set([seed * 65536]))
   })
 })

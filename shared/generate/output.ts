@@ -74,15 +74,28 @@ export const concatCounts = (counts: readonly Float64Array[]): BigInt64Array => 
   return out
 }
 
+/** The bytes of a counts file and of its sidecar. */
+export const countsBytes = (
+  result: GenerationResult,
+  model: { name: string; sha256: string },
+): { npy: Uint8Array; sidecar: Uint8Array; meta: CountsSidecar } => {
+  const meta = sidecarOf(result, model)
+  const flat = concatCounts(result.counts)
+  return {
+    npy: encodeNpy([flat.length], flat),
+    sidecar: new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n'),
+    meta,
+  }
+}
+
 /** Writes `counts.npy` and its sidecar, atomically, the sidecar last. */
 export const writeCounts = async (
   npyPath: string,
   result: GenerationResult,
   model: { name: string; sha256: string },
 ): Promise<CountsSidecar> => {
-  const sidecar = sidecarOf(result, model)
-  const flat = concatCounts(result.counts)
-  await writeFileAtomic(npyPath, encodeNpy([flat.length], flat))
-  await writeFileAtomic(sidecarPath(npyPath), JSON.stringify(sidecar, null, 2) + '\n')
-  return sidecar
+  const { npy, sidecar, meta } = countsBytes(result, model)
+  await writeFileAtomic(npyPath, npy)
+  await writeFileAtomic(sidecarPath(npyPath), sidecar)
+  return meta
 }

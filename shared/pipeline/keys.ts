@@ -63,7 +63,7 @@ export interface GenerationItem {
   readonly shard: number
   readonly start: number
   readonly end: number
-  /** Latent stream: 0 for every sample with common random numbers, else the sample index. */
+  /** Latent stream: `latentStream(seed, 0)` for every sample with common random numbers, else per sample. */
   readonly stream: number
   readonly modelKey: string
   readonly countsKey: string
@@ -219,6 +219,17 @@ export const shards = (x: Experiment): ShardRange[] => {
 }
 
 /**
+ * The latent stream of a generation item: trainings (seeds) draw independent latents, so that the
+ * coverage over seeds is computed from independent samples; within a training, every posterior
+ * sample decodes the same latents by default (common random numbers, DESIGN.md) so that the spread
+ * between samples is the weights'. Stream = seed · 2¹⁶ + sample part (samples < 2¹⁶).
+ */
+export const latentStream = (seed: number, sample: number): number => {
+  if (sample >= 1 << 16) throw new RangeError(`at most 65536 posterior samples per training, got sample ${sample}`)
+  return seed * (1 << 16) + sample
+}
+
+/**
  * Everything a run does, in order: trainings (group × seed), generation items (group × seed ×
  * sample × shard), reductions (group). Pure: the same experiment and name give the same plan.
  */
@@ -247,7 +258,7 @@ export const plan = (x: Experiment, name?: string): Plan => {
         shard,
         start,
         end,
-        stream: x.generation.latent === 'common' ? 0 : sample,
+        stream: latentStream(t.seed, x.generation.latent === 'common' ? 0 : sample),
         modelKey: sampleKey(run, t.group, t.seed, sample),
         countsKey: countsKey(run, t.group, t.seed, sample, shard),
         sidecarKey: countsSidecarKey(run, t.group, t.seed, sample, shard),
