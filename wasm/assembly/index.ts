@@ -5,3 +5,4 @@ export * from "./rng";
 export * from "./ode";
 export * from "./binning";
 export * from "./train";
+export * from "./loglik";
