@@ -6,3 +6,4 @@ export * from "./ode";
 export * from "./binning";
 export * from "./train";
 export * from "./vib";
+export * from "./loglik";
