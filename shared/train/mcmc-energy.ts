@@ -1,0 +1,52 @@
+/**
+ * The energy AdamMCMC samples from (section 3.2): the negative log-likelihood of the training set
+ * under the CNF, estimated on a minibatch and scaled to the whole set,
+ *
+ *   U(θ) = (N / B) · Σ_{i ∈ batch} −log p_θ(x_i),
+ *
+ * as the reference code does, so that λ = 1 targets the untempered posterior (3.11). The log-
+ * likelihood and its exact gradient come from the WASM kernel (shared/train/loglik.ts): fixed-step
+ * solver from data to latent, exact divergence, backpropagation through the solver steps. No prior
+ * term (the reference has none). Iteration k uses batch k of a sequence of random permutations of
+ * the data on its own stream, so the chain's θ and its proposal τ are scored on the same batch.
+ */
+import type { Core } from '../core/wasm.ts'
+import { type MlpSpec, mlp } from '../model/spec.ts'
+import type { Energy } from './adam-mcmc.ts'
+import { STREAMS, batchSequence } from './cfm.ts'
+import { energyGrad } from './loglik.ts'
+import { type Randomness, philoxRandomness } from './random.ts'
+
+/** The permutation stream of the chain's minibatches (apart from CFM pretraining's). */
+export const MCMC_BATCH_STREAM = 0x6d630010
+
+export interface McmcEnergyOptions {
+  readonly spec: MlpSpec
+  /** The training set, row-major `[N, d]`. */
+  readonly data: Float32Array
+  readonly batchSize: number
+  readonly batchesPerEpoch: number
+  readonly seed: number
+  readonly solver: { readonly kind: 'euler' | 'midpoint' | 'rk4'; readonly steps: number }
+}
+
+export const mcmcEnergy = (core: Core, o: McmcEnergyOptions): Energy => {
+  const d = o.spec.dim
+  const n = o.data.length / d
+  const B = Math.min(o.batchSize, n)
+  const base = philoxRandomness(core, o.seed)
+  const rnd: Randomness = {
+    uniforms: (stream, start, count) => base.uniforms(stream === STREAMS.permutation ? MCMC_BATCH_STREAM : stream, start, count),
+    normalsPtr: base.normalsPtr,
+  }
+  const idxPtr = core.alloc(4 * B)
+  const next = batchSequence(core, rnd, n, B, idxPtr)
+  const batch = new Float32Array(B * d)
+  const scale = n / B
+  return (theta, iteration) => {
+    next(iteration)
+    const idx = core.i32(idxPtr, B)
+    for (let i = 0; i < B; i++) for (let j = 0; j < d; j++) batch[i * d + j] = o.data[idx[i] * d + j]
+    return energyGrad(core, mlp(o.spec, theta), batch, { solver: o.solver.kind, steps: o.solver.steps }, scale)
+  }
+}
