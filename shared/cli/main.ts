@@ -92,6 +92,35 @@ cli
     await demo({ out: o.out, workers: o.workers === undefined ? undefined : integer('workers', o.workers) }, logOf(o))
   })
 
+// run
+cli
+  .command('run <config>', 'Run a whole experiment here: plan, train, generate, report')
+  .option('--store <location>', 'a directory (runs go to <dir>/runs/<run>/) or s3://bucket/prefix', { default: '.' })
+  .option('--name <run>', 'run name (default: the config name, else a hash of the config)')
+  .option('--workers <W>', 'worker threads (default: one per core)')
+  .option('--allow-partial', 'report even if some counts are missing, and say so')
+  .action(async (config: string, o: Record<string, unknown>) => {
+    const { runLocal } = await import('../pipeline/local.ts')
+    const { describe, exitCode } = await import('../pipeline/errors.ts')
+    const log = logOf(o)
+    const r = await runLocal(
+      {
+        config,
+        store: String(o.store),
+        name: o.name === undefined ? undefined : String(o.name),
+        workers: o.workers === undefined ? undefined : integer('workers', o.workers, 1),
+        allowPartial: o.allowPartial === true,
+      },
+      log,
+    )()
+    if (r._tag === 'Left') {
+      console.error(colors.red(`error: ${describe(r.left)}`))
+      process.exit(exitCode(r.left))
+    }
+    log.info(`trained ${r.right.trained}, generated ${r.right.generated} shard(s) (the rest were already in the store)`)
+    console.log(`report: ${r.right.report}`)
+  })
+
 // report
 cli
   .command('report <run>', 'Rebuild the figures and reports of a run from its stored counts')

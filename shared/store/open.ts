@@ -57,3 +57,14 @@ export const openStore = (location: string, options: OpenOptions = {}): E.Either
   const l = parsed.right
   return l.kind === 'dir' ? E.right(dirStore(l.path)) : s3Store({ ...options, bucket: l.bucket, prefix: l.prefix })
 }
+
+/**
+ * S3 options from the environment, for S3-compatible servers: `BAYESAMP_S3_ENDPOINT` (e.g.
+ * `http://127.0.0.1:4568`, implies path-style addressing unless `BAYESAMP_S3_PATH_STYLE=0`);
+ * region and credentials come from the AWS SDK's default chain (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, …).
+ */
+export const envStoreOptions = (env: NodeJS.ProcessEnv = process.env): OpenOptions => {
+  const endpoint = env.BAYESAMP_S3_ENDPOINT
+  if (endpoint === undefined || endpoint === '') return {}
+  return { endpoint, forcePathStyle: env.BAYESAMP_S3_PATH_STYLE !== '0' }
+}
