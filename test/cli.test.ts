@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
+import { encodeNpy } from '../shared/io/npy.ts'
 
 const root = join(import.meta.dirname, '..')
 const dir = mkdtempSync(join(tmpdir(), 'bayesamp-cli-'))
@@ -65,6 +66,30 @@ describe('bayesamp vfield', () => {
     })
     await expect(cli('vfield', '--model', join(dir, 'none.onnx'), '--input', bad)).rejects.toMatchObject({
       stderr: expect.stringMatching(/none\.onnx: no such model file/),
+    })
+  })
+})
+
+describe('bayesamp loglik', () => {
+  it("matches PyTorch's log p of the example model (RK4, 8 steps, exact divergence)", async () => {
+    const io = JSON.parse(readFileSync(join(root, 'examples/models/ring-cfm.io.json'), 'utf8'))
+    const { x, logp } = io.logp_check as { x: number[][]; logp: number[] }
+    const file = join(dir, 'logp-points.npy')
+    writeFileSync(file, encodeNpy([x.length, 2], Float32Array.from(x.flat())))
+    const { stdout } = await cli('loglik', '--model', 'examples/models/ring-cfm.onnx', '--data', file, '--steps', '8')
+    const r = JSON.parse(stdout)
+    const want = logp.reduce((a, b) => a + b, 0) / logp.length
+    // PyTorch integrated in float32 with autograd divergences; both are the same discrete RK4, so
+    // they differ by f32 rounding accumulated over 8 steps: ~1e-5 relative on log p ≈ −5.
+    expect(r.n).toBe(16)
+    expect(Math.abs(r.mean - want)).toBeLessThan(1e-4 * Math.abs(want))
+  })
+
+  it('refuses data of the wrong shape, naming the file', async () => {
+    const file = join(dir, 'three.npy')
+    writeFileSync(file, encodeNpy([2, 3], Float32Array.of(1, 2, 3, 4, 5, 6)))
+    await expect(cli('loglik', '--model', 'examples/models/ring-cfm.onnx', '--data', file)).rejects.toMatchObject({
+      stderr: expect.stringMatching(/three\.npy: points have 3 coordinates, the model takes 2/),
     })
   })
 })

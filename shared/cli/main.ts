@@ -92,6 +92,42 @@ cli
     await demo({ out: o.out, workers: o.workers === undefined ? undefined : integer('workers', o.workers) }, logOf(o))
   })
 
+// train
+cli
+  .command('train <config>', 'Train one posterior (or a plain CFM model) and write it as ONNX files')
+  .option('--method <m>', 'cfm | vib | mcmc', { default: 'vib' })
+  .option('--seed <s>', 'training seed: the training set and every random draw', { default: 0 })
+  .option('--value <v>', "VIB k or AdamMCMC σ (default: the config's first)")
+  .option('--epochs <n>', 'CFM epochs (--method cfm)', { default: 2500 })
+  .option('--out <dir>', 'where posterior/ goes')
+  .action(async (config: string, o: Record<string, unknown>) => {
+    const method = String(o.method)
+    if (method !== 'cfm' && method !== 'vib' && method !== 'mcmc') throw new RangeError(`--method: expected cfm, vib or mcmc, got '${method}'`)
+    if (o.out === undefined) throw new RangeError('--out: required')
+    const value = o.value === undefined ? undefined : Number(o.value)
+    if (value !== undefined && !(value > 0)) throw new RangeError(`--value: expected a positive number, got '${String(o.value)}'`)
+    const { train } = await import('./commands/train.ts')
+    await train({ config, method, seed: integer('seed', o.seed), out: String(o.out), value, epochs: integer('epochs', o.epochs, 1) }, logOf(o))
+  })
+
+// loglik
+cli
+  .command('loglik', 'Mean log-likelihood of points under a CNF (exact divergence, fixed-step solver)')
+  .option('--model <file>', 'ONNX vector field of the MLP family')
+  .option('--data <file>', 'points, .npy [N, d]')
+  .option('--solver <name>', 'euler | midpoint | rk4', { default: 'rk4' })
+  .option('--steps <n>', 'solver steps', { default: 8 })
+  .action(async (o: Record<string, unknown>) => {
+    if (o.model === undefined) throw new RangeError('--model: required')
+    if (o.data === undefined) throw new RangeError('--data: required')
+    const solverName = String(o.solver)
+    if (solverName !== 'euler' && solverName !== 'midpoint' && solverName !== 'rk4')
+      throw new RangeError(`--solver: expected euler, midpoint or rk4, got '${solverName}'`)
+    const { loglik } = await import('./commands/loglik.ts')
+    const r = await loglik(String(o.model), String(o.data), { solver: solverName, steps: integer('steps', o.steps, 1) }, logOf(o))
+    console.log(JSON.stringify(r))
+  })
+
 // run
 cli
   .command('run <config>', 'Run a whole experiment here: plan, train, generate, report')

@@ -1,0 +1,87 @@
+/**
+ * `bayesamp train`: one training of an experiment config, written to a folder as the pipeline
+ * writes it (posterior/sample-<i>.onnx, posterior/manifest.json last, the training set as .npy).
+ * `--method cfm` fits a plain CFM model (one sample) — the pretraining both Bayesian methods start from.
+ */
+import { join } from 'node:path'
+import * as E from 'fp-ts/lib/Either.js'
+import { readExperiment } from '../../config/experiment.ts'
+import { core } from '../../core/wasm.ts'
+import { loadDataset } from '../../data/dataset.ts'
+import { writeFileAtomic } from '../../io/atomic.ts'
+import { describe } from '../../pipeline/errors.ts'
+import { formatNumber } from '../../pipeline/keys.ts'
+import { trainCfm } from '../../train/cfm.ts'
+import { dataSource, trainJob } from '../../train/job.ts'
+import { type TrainedPosterior, posteriorFiles } from '../../train/posterior.ts'
+import type { Logger } from '../logger.ts'
+import { Progress } from '../progress.ts'
+
+export interface TrainCommand {
+  readonly config: string
+  readonly method: 'cfm' | 'vib' | 'mcmc'
+  readonly seed: number
+  readonly out: string
+  /** VIB k or AdamMCMC σ; default: the first of the config's list. */
+  readonly value?: number
+  /** CFM only. */
+  readonly epochs?: number
+}
+
+export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPosterior> => {
+  const decoded = await readExperiment(cmd.config)()
+  if (E.isLeft(decoded)) throw new Error(describe(decoded.left))
+  const x = decoded.right
+  const c = core()
+  const bar = new Progress('train', 'epochs')
+  let posterior: TrainedPosterior
+  try {
+    if (cmd.method === 'cfm') {
+      const epochs = cmd.epochs ?? 2500
+      const started = performance.now()
+      const data = await loadDataset(c, dataSource(x), x.trainingSize, cmd.seed)
+      const t = x.training
+      const r = trainCfm(c, {
+        spec: x.model,
+        data: data.points,
+        epochs,
+        batchSize: Math.min(t.batchSize, data.n),
+        batchesPerEpoch: t.batchesPerEpoch,
+        lr: t.lr,
+        optimizer: t.optimizer,
+        sigmaMin: t.sigmaMin,
+        seed: cmd.seed,
+        onEpoch: (e) => bar.update(e.epoch + 1, epochs, `loss ${e.loss.toPrecision(4)}`),
+      })
+      posterior = {
+        method: 'cfm',
+        hyperparameters: { epochs, lr: t.lr, batchSize: t.batchSize, batchesPerEpoch: t.batchesPerEpoch, sigmaMin: t.sigmaMin },
+        seed: cmd.seed,
+        data: { source: data.source, points: data.points, n: data.n, d: data.d },
+        samples: [r.model],
+        epochs,
+        loss: r.losses,
+        nonFiniteSteps: r.skipped,
+        wallSeconds: (performance.now() - started) / 1000,
+      }
+    } else {
+      const list = cmd.method === 'vib' ? x.methods.vib?.k : x.methods.mcmc?.sigma
+      if (list === undefined) throw new RangeError(`${cmd.config}: methods.${cmd.method} is not configured`)
+      const value = cmd.value ?? list[0]
+      const hyperparameter = cmd.method === 'vib' ? 'k' : 'sigma'
+      const group = `${cmd.method}-${hyperparameter === 'k' ? 'k' : 's'}${formatNumber(value)}`
+      const samples = cmd.method === 'vib' ? x.methods.vib!.draws : x.methods.mcmc!.samples
+      posterior = await trainJob(c, x, { group, method: cmd.method, hyperparameter, value, seed: cmd.seed, samples, manifestKey: '' }, (p) =>
+        bar.update(p.epoch, p.epochs, `${p.phase} loss ${p.loss.toPrecision(4)}${p.acceptance === undefined ? '' : ` acceptance ${p.acceptance.toFixed(2)}`}`),
+      )
+    }
+  } finally {
+    bar.done()
+  }
+  for (const [name, bytes] of posteriorFiles(posterior)) await writeFileAtomic(join(cmd.out, name), bytes)
+  log.info(
+    `${cmd.method}: ${posterior.samples.length} sample(s) in ${posterior.wallSeconds.toFixed(1)} s → ${join(cmd.out, 'posterior')}` +
+      (posterior.acceptance ? `; acceptance ${posterior.acceptance.map((a) => a.toFixed(2)).join(' ')}` : ''),
+  )
+  return posterior
+}
