@@ -93,3 +93,19 @@ describe('bayesamp loglik', () => {
     })
   })
 })
+
+describe('AWS commands without credentials', () => {
+  // A clean environment: no AWS variables, a home without ~/.aws.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BAYESAMP_')))
+  const bare = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['bin/bayesamp.js', ...args], { cwd: root, env: { ...env, HOME: dir }, timeout: 20_000 })
+
+  it.each([
+    ['deploy'],
+    ['submit', 'examples/smoke.json'],
+    ['status', 'arn:aws:states:eu-west-1:123456789012:execution:m:e'],
+    ['download', 's3://bucket/runs/smoke', join(dir, 'dl')],
+  ])('%s fails at once and says what to set', async (...args) => {
+    await expect(bare(...args)).rejects.toMatchObject({ stderr: expect.stringMatching(/no AWS credentials: set AWS_PROFILE .*AWS_ACCESS_KEY_ID/) })
+  })
+})

@@ -118,5 +118,11 @@ describe('bayesamp run (S3 store on a loopback S3 server)', () => {
     const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: S3_CREDENTIALS })
     const obj = await client.send(new GetObjectCommand({ Bucket: 'bayesamp-test', Key: 'exp/runs/smoke/report/report.json' }))
     expect(await obj.Body!.transformToString()).toBe(reportOf(join(dir, 'whole')))
+
+    // and back down: bayesamp download copies the run to a folder
+    const local = join(dir, 'downloaded')
+    await bayesamp(['download', 's3://bayesamp-test/exp', local], env)
+    expect(reportOf(local)).toBe(reportOf(join(dir, 'whole')))
+    expect(existsSync(join(local, 'runs/smoke/vib-k10/seed-0/posterior/manifest.json'))).toBe(true)
   })
 })

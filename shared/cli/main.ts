@@ -157,6 +157,40 @@ cli
     console.log(`report: ${r.right.report}`)
   })
 
+// deploy
+cli
+  .command('deploy [...cdkArgs]', 'Deploy the AWS stack (wraps cdk deploy; extra arguments go to cdk)')
+  .action(async (cdkArgs: string[], o: Record<string, unknown>) => {
+    const { deploy } = await import('./commands/aws.ts')
+    await deploy(cdkArgs, logOf(o))
+  })
+
+// submit
+cli
+  .command('submit <config>', 'Start the experiment as a Step Functions execution; prints its ARN and console link')
+  .option('--name <run>', 'run name (default: the config name, else a hash of the config)')
+  .option('--state-machine <arn>', 'default: from bayesamp deploy, or BAYESAMP_STATE_MACHINE_ARN')
+  .action(async (config: string, o: Record<string, unknown>) => {
+    const { submit } = await import('./commands/aws.ts')
+    await submit(config, { name: o.name === undefined ? undefined : String(o.name), stateMachine: o.stateMachine === undefined ? undefined : String(o.stateMachine) }, logOf(o))
+  })
+
+// status
+cli
+  .command('status <execution>', 'Progress of an execution and its Map runs')
+  .action(async (execution: string) => {
+    const { status } = await import('./commands/aws.ts')
+    await status(execution)
+  })
+
+// download
+cli
+  .command('download <uri> <dir>', 'Copy a run (or any prefix) from s3://bucket/prefix to a folder')
+  .action(async (uri: string, dir: string, o: Record<string, unknown>) => {
+    const { download } = await import('./commands/aws.ts')
+    await download(uri, dir, logOf(o))
+  })
+
 // report
 cli
   .command('report <run>', 'Rebuild the figures and reports of a run from its stored counts')
