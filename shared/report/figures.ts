@@ -375,10 +375,14 @@ export const jsFigure = (groups: readonly GroupReport[]): Figure => {
 
 /** Every figure of a report: 1, one coverage figure per method (2, 3), 4, 5, 6. */
 export const reportFigures = (data: ReportData, ring: { n?: number; points?: Float64Array; count?: number } = {}): Figure[] => {
-  const methods = [...new Set(data.groups.map((g) => g.method))]
+  // The paper's numbering: figure 2 is AdamMCMC's coverage, figure 3 VIB's, whichever ran.
+  const present = new Set(data.groups.map((g) => g.method))
+  const numbered: Array<[string, number]> = [['mcmc', 2], ['vib', 3]]
+  const others = [...present].filter((m) => m !== 'mcmc' && m !== 'vib')
   return [
     ringFigure(ring),
-    ...methods.map((m, k) => coverageFigure(data.groups, m, 2 + k)),
+    ...numbered.filter(([m]) => present.has(m)).map(([m, k]) => coverageFigure(data.groups, m, k)),
+    ...others.map((m, k) => coverageFigure(data.groups, m, 4 + k)),
     madFigure(data.groups),
     amplificationFigure(data.groups),
     jsFigure(data.groups),
