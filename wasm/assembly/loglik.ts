@@ -234,7 +234,18 @@ export function loglik_block_points(): i32 {
  * z[o][c] = Σ_i W[o][i]·x[i][c] (+ b[o] for c < nbias), for `nc` columns (a multiple of 16);
  * rows of x and z are `xs` and `zs` bytes apart. Tiles of 2 outputs × 16 columns.
  */
-function fwdDense(W: usize, b: usize, x: usize, xs: usize, z: usize, zs: usize, nIn: i32, nOut: i32, nc: i32, nbias: i32): void {
+function fwdDense(
+  W: usize,
+  b: usize,
+  x: usize,
+  xs: usize,
+  z: usize,
+  zs: usize,
+  nIn: i32,
+  nOut: i32,
+  nc: i32,
+  nbias: i32,
+): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>nc << 2;
   const bend = <usize>nbias << 2;
@@ -766,7 +777,16 @@ function blockLogp(d: i32, p: i32): f64 {
  * 0 Euler, 1 midpoint, 2 RK4; `steps` equal steps from t = 1 to t = 0. `scratch` holds
  * loglik_scratch_bytes(desc, solver, steps, 0) bytes, 16-byte aligned.
  */
-export function loglik_forward(params: usize, desc: usize, x: usize, n: i32, solver: i32, steps: i32, out: usize, scratch: usize): void {
+export function loglik_forward(
+  params: usize,
+  desc: usize,
+  x: usize,
+  n: i32,
+  solver: i32,
+  steps: i32,
+  out: usize,
+  scratch: usize,
+): void {
   layout(desc, solver, steps, false, scratch);
   const d = descDim(desc);
   for (let start = 0; start < n; start += LL_BLOCK) {
