@@ -268,8 +268,8 @@ function fwdDense(
         const x1 = v128.load(xp, 16);
         const x2 = v128.load(xp, 32);
         const x3 = v128.load(xp, 48);
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
-        const c1 = f32x4.splat(load<f32>(w1 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
+        const c1 = v128.load32_splat(w1 + (<usize>i << 2));
         a00 = madd(c0, x0, a00);
         a01 = madd(c0, x1, a01);
         a02 = madd(c0, x2, a02);
@@ -300,7 +300,7 @@ function fwdDense(
       let a00 = i0, a01 = i0, a02 = i0, a03 = i0;
       let xp = x + k;
       for (let i = 0; i < nIn; i++) {
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
         a00 = madd(c0, v128.load(xp), a00);
         a01 = madd(c0, v128.load(xp, 16), a01);
         a02 = madd(c0, v128.load(xp, 32), a02);
@@ -336,8 +336,8 @@ function bwdDense(W: usize, dz: usize, dzs: usize, dx: usize, dxs: usize, nIn: i
         const e1 = v128.load(dp, 16);
         const e2 = v128.load(dp, 32);
         const e3 = v128.load(dp, 48);
-        const c0 = f32x4.splat(load<f32>(wp));
-        const c1 = f32x4.splat(load<f32>(wp, 4));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp, 4);
         a00 = madd(c0, e0, a00);
         a01 = madd(c0, e1, a01);
         a02 = madd(c0, e2, a02);
