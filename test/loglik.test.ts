@@ -355,6 +355,10 @@ describe('loglik: batches and reproducibility', () => {
     )
     expect(() => energyGrad(simd, model, x.subarray(0, 5))).toThrow(/5 values, expected a positive multiple of d = 2/)
     expect(() => energyGrad(simd, model, x, undefined, Number.NaN)).toThrow(/scale must be finite/)
+    // 800000 RK4 stages of 7.1 KiB each (hidden [8, 8], 16-point blocks) would need 5.4 GiB
+    expect(() => energyGrad(simd, model, x, { solver: 'rk4', steps: 200_000 })).toThrow(
+      /200000 rk4 steps needs \d+ MiB of stage caches, more than the 1024 MiB allowed/,
+    )
   })
 })
 

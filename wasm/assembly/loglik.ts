@@ -221,6 +221,11 @@ export function loglik_scratch_bytes(desc: usize, solver: i32, steps: i32, withG
   return layout(desc, solver, steps, withGrad != 0, 0);
 }
 
+/** Bytes of one stage's cache for one block: `loglik_energy_grad` keeps steps × stages of them. */
+export function loglik_stage_bytes(desc: usize): usize {
+  return stageBytes(desc);
+}
+
 /** Points per block of the log-likelihood kernels. */
 export function loglik_block_points(): i32 {
   return LL_BLOCK;
