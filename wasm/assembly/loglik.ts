@@ -63,7 +63,7 @@ import {
 // model
 // -------------------------------------------------------------------------------------
 
-/** Points per block (a multiple of 16, the column tile of the matrix products). */
+/** Points per block: a multiple of 16, the column tile of the matrix products and the ELU pass. */
 export const LL_BLOCK: i32 = 16;
 /** Bytes of one [B] row of a block. */
 const LBB: usize = <usize>LL_BLOCK << 2;
@@ -480,41 +480,75 @@ function activateRecords(act: i32, rec: usize, rows: i32, d: i32): void {
   const f2Off = gOff + LBB;
   for (let o = 0; o < rows; o++) {
     const r = rec + <usize>o * RS;
-    for (let k: usize = 0; k < LBB; k += 16) {
-      const z = v128.load(r + k);
-      let f: v128, g: v128, f2: v128;
-      if (act == ACT_ELU) {
-        const e = vexpm1(z);
-        const pos = f32x4.gt(z, zero);
-        const ez = f32x4.add(e, one);
-        f = v128.bitselect(z, e, pos);
-        g = v128.bitselect(one, ez, pos);
-        f2 = v128.andnot(ez, pos);
-      } else if (act == ACT_SILU) {
+    if (act == ACT_ELU) {
+      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
+      // four of them hides its latency
+      for (let k: usize = 0; k < LBB; k += 64) {
+        const z0 = v128.load(r + k);
+        const z1 = v128.load(r + k, 16);
+        const z2 = v128.load(r + k, 32);
+        const z3 = v128.load(r + k, 48);
+        const e0 = vexpm1(z0);
+        const e1 = vexpm1(z1);
+        const e2 = vexpm1(z2);
+        const e3 = vexpm1(z3);
+        const p0 = f32x4.gt(z0, zero);
+        const p1 = f32x4.gt(z1, zero);
+        const p2 = f32x4.gt(z2, zero);
+        const p3 = f32x4.gt(z3, zero);
+        const x0 = f32x4.add(e0, one);
+        const x1 = f32x4.add(e1, one);
+        const x2 = f32x4.add(e2, one);
+        const x3 = f32x4.add(e3, one);
+        v128.store(r + k, v128.bitselect(z0, e0, p0));
+        v128.store(r + k, v128.bitselect(z1, e1, p1), 16);
+        v128.store(r + k, v128.bitselect(z2, e2, p2), 32);
+        v128.store(r + k, v128.bitselect(z3, e3, p3), 48);
+        v128.store(r + gOff + k, v128.bitselect(one, x0, p0));
+        v128.store(r + gOff + k, v128.bitselect(one, x1, p1), 16);
+        v128.store(r + gOff + k, v128.bitselect(one, x2, p2), 32);
+        v128.store(r + gOff + k, v128.bitselect(one, x3, p3), 48);
+        v128.store(r + f2Off + k, v128.andnot(x0, p0));
+        v128.store(r + f2Off + k, v128.andnot(x1, p1), 16);
+        v128.store(r + f2Off + k, v128.andnot(x2, p2), 32);
+        v128.store(r + f2Off + k, v128.andnot(x3, p3), 48);
+      }
+    } else if (act == ACT_SILU) {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
         const s = f32x4.div(one, f32x4.add(vexpm1(f32x4.neg(z)), two));
         const oms = f32x4.sub(one, s);
-        f = f32x4.mul(z, s);
-        g = f32x4.mul(s, madd(z, oms, one));
-        f2 = f32x4.mul(f32x4.mul(s, oms), madd(z, f32x4.sub(oms, s), two));
-      } else if (act == ACT_TANH) {
+        v128.store(r + k, f32x4.mul(z, s));
+        v128.store(r + gOff + k, f32x4.mul(s, madd(z, oms, one)));
+        v128.store(r + f2Off + k, f32x4.mul(f32x4.mul(s, oms), madd(z, f32x4.sub(oms, s), two)));
+      }
+    } else if (act == ACT_TANH) {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
         const e = vexpm1(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
         const th = f32x4.div(f32x4.neg(e), f32x4.add(e, two));
-        f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
-        g = f32x4.sub(one, f32x4.mul(f, f));
-        f2 = f32x4.mul(f32x4.mul(f, g), f32x4.splat(-2.0));
-      } else {
-        f = f32x4.pmax(z, zero);
-        g = v128.and(one, f32x4.gt(z, zero));
-        f2 = zero;
+        const f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
+        const g = f32x4.sub(one, f32x4.mul(f, f));
+        v128.store(r + k, f);
+        v128.store(r + gOff + k, g);
+        v128.store(r + f2Off + k, f32x4.mul(f32x4.mul(f, g), f32x4.splat(-2.0)));
       }
-      v128.store(r + k, f);
-      v128.store(r + gOff + k, g);
-      v128.store(r + f2Off + k, f2);
-      for (let j = 0; j < d; j++) {
-        const tp = r + (<usize>(1 + j) * LBB) + k;
-        const zd = v128.load(tp);
-        v128.store(r + zdOff + <usize>j * LBB + k, zd);
-        v128.store(tp, f32x4.mul(g, zd));
+    } else {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
+        v128.store(r + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
+        v128.store(r + gOff + k, v128.and(one, f32x4.gt(z, zero)));
+        v128.store(r + f2Off + k, zero);
+      }
+    }
+    // tangents: save ż^(j), replace it by ḣ^(j) = f'·ż^(j)
+    for (let j = 0; j < d; j++) {
+      const tp = r + (<usize>(1 + j) * LBB);
+      const sp = r + zdOff + <usize>j * LBB;
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const zd = v128.load(tp + k);
+        v128.store(sp + k, zd);
+        v128.store(tp + k, f32x4.mul(v128.load(r + gOff + k), zd));
       }
     }
   }
