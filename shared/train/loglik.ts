@@ -30,7 +30,7 @@ export interface LoglikOptions {
   readonly steps: number
 }
 
-/** RK4 with 8 steps, as the AdamMCMC reference code computes its energy. */
+/** RK4 with 8 steps, as the PyTorch anchor (anchors/torch/ref.py) computes the AdamMCMC energy. */
 export const DEFAULT_LOGLIK_OPTIONS: LoglikOptions = { solver: 'rk4', steps: 8 }
 
 /** Checks options, returning a message naming the offending field, or undefined if they are valid. */
