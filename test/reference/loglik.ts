@@ -48,7 +48,7 @@ export const fieldJacobian = (
   const base = h.length
   for (let j = 0; j < d; j++) h.push(y[j])
   // tangents[j] = ∂h/∂y_j
-  let tangents = Array.from({ length: d }, (_, j) => h.map((_, i) => (i === base + j ? 1 : 0)))
+  let tangents: number[][] = Array.from({ length: d }, (_, j) => h.map((_, i) => (i === base + j ? 1 : 0)))
   let minAbsZ = Infinity
   layers.forEach((L, l) => {
     const last = l === layers.length - 1

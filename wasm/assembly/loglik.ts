@@ -63,7 +63,7 @@ import {
 // model
 // -------------------------------------------------------------------------------------
 
-/** Points per block (a multiple of 16, the column tile of the matrix products). */
+/** Points per block: a multiple of 16, the column tile of the matrix products and the ELU pass. */
 export const LL_BLOCK: i32 = 16;
 /** Bytes of one [B] row of a block. */
 const LBB: usize = <usize>LL_BLOCK << 2;
@@ -221,6 +221,11 @@ export function loglik_scratch_bytes(desc: usize, solver: i32, steps: i32, withG
   return layout(desc, solver, steps, withGrad != 0, 0);
 }
 
+/** Bytes of one stage's cache for one block: `loglik_energy_grad` keeps steps × stages of them. */
+export function loglik_stage_bytes(desc: usize): usize {
+  return stageBytes(desc);
+}
+
 /** Points per block of the log-likelihood kernels. */
 export function loglik_block_points(): i32 {
   return LL_BLOCK;
@@ -234,7 +239,18 @@ export function loglik_block_points(): i32 {
  * z[o][c] = Σ_i W[o][i]·x[i][c] (+ b[o] for c < nbias), for `nc` columns (a multiple of 16);
  * rows of x and z are `xs` and `zs` bytes apart. Tiles of 2 outputs × 16 columns.
  */
-function fwdDense(W: usize, b: usize, x: usize, xs: usize, z: usize, zs: usize, nIn: i32, nOut: i32, nc: i32, nbias: i32): void {
+function fwdDense(
+  W: usize,
+  b: usize,
+  x: usize,
+  xs: usize,
+  z: usize,
+  zs: usize,
+  nIn: i32,
+  nOut: i32,
+  nc: i32,
+  nbias: i32,
+): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>nc << 2;
   const bend = <usize>nbias << 2;
@@ -257,8 +273,8 @@ function fwdDense(W: usize, b: usize, x: usize, xs: usize, z: usize, zs: usize, 
         const x1 = v128.load(xp, 16);
         const x2 = v128.load(xp, 32);
         const x3 = v128.load(xp, 48);
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
-        const c1 = f32x4.splat(load<f32>(w1 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
+        const c1 = v128.load32_splat(w1 + (<usize>i << 2));
         a00 = madd(c0, x0, a00);
         a01 = madd(c0, x1, a01);
         a02 = madd(c0, x2, a02);
@@ -289,7 +305,7 @@ function fwdDense(W: usize, b: usize, x: usize, xs: usize, z: usize, zs: usize, 
       let a00 = i0, a01 = i0, a02 = i0, a03 = i0;
       let xp = x + k;
       for (let i = 0; i < nIn; i++) {
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
         a00 = madd(c0, v128.load(xp), a00);
         a01 = madd(c0, v128.load(xp, 16), a01);
         a02 = madd(c0, v128.load(xp, 32), a02);
@@ -325,8 +341,8 @@ function bwdDense(W: usize, dz: usize, dzs: usize, dx: usize, dxs: usize, nIn: i
         const e1 = v128.load(dp, 16);
         const e2 = v128.load(dp, 32);
         const e3 = v128.load(dp, 48);
-        const c0 = f32x4.splat(load<f32>(wp));
-        const c1 = f32x4.splat(load<f32>(wp, 4));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp, 4);
         a00 = madd(c0, e0, a00);
         a01 = madd(c0, e1, a01);
         a02 = madd(c0, e2, a02);
@@ -464,41 +480,75 @@ function activateRecords(act: i32, rec: usize, rows: i32, d: i32): void {
   const f2Off = gOff + LBB;
   for (let o = 0; o < rows; o++) {
     const r = rec + <usize>o * RS;
-    for (let k: usize = 0; k < LBB; k += 16) {
-      const z = v128.load(r + k);
-      let f: v128, g: v128, f2: v128;
-      if (act == ACT_ELU) {
-        const e = vexpm1(z);
-        const pos = f32x4.gt(z, zero);
-        const ez = f32x4.add(e, one);
-        f = v128.bitselect(z, e, pos);
-        g = v128.bitselect(one, ez, pos);
-        f2 = v128.andnot(ez, pos);
-      } else if (act == ACT_SILU) {
+    if (act == ACT_ELU) {
+      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
+      // four of them hides its latency
+      for (let k: usize = 0; k < LBB; k += 64) {
+        const z0 = v128.load(r + k);
+        const z1 = v128.load(r + k, 16);
+        const z2 = v128.load(r + k, 32);
+        const z3 = v128.load(r + k, 48);
+        const e0 = vexpm1(z0);
+        const e1 = vexpm1(z1);
+        const e2 = vexpm1(z2);
+        const e3 = vexpm1(z3);
+        const p0 = f32x4.gt(z0, zero);
+        const p1 = f32x4.gt(z1, zero);
+        const p2 = f32x4.gt(z2, zero);
+        const p3 = f32x4.gt(z3, zero);
+        const x0 = f32x4.add(e0, one);
+        const x1 = f32x4.add(e1, one);
+        const x2 = f32x4.add(e2, one);
+        const x3 = f32x4.add(e3, one);
+        v128.store(r + k, v128.bitselect(z0, e0, p0));
+        v128.store(r + k, v128.bitselect(z1, e1, p1), 16);
+        v128.store(r + k, v128.bitselect(z2, e2, p2), 32);
+        v128.store(r + k, v128.bitselect(z3, e3, p3), 48);
+        v128.store(r + gOff + k, v128.bitselect(one, x0, p0));
+        v128.store(r + gOff + k, v128.bitselect(one, x1, p1), 16);
+        v128.store(r + gOff + k, v128.bitselect(one, x2, p2), 32);
+        v128.store(r + gOff + k, v128.bitselect(one, x3, p3), 48);
+        v128.store(r + f2Off + k, v128.andnot(x0, p0));
+        v128.store(r + f2Off + k, v128.andnot(x1, p1), 16);
+        v128.store(r + f2Off + k, v128.andnot(x2, p2), 32);
+        v128.store(r + f2Off + k, v128.andnot(x3, p3), 48);
+      }
+    } else if (act == ACT_SILU) {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
         const s = f32x4.div(one, f32x4.add(vexpm1(f32x4.neg(z)), two));
         const oms = f32x4.sub(one, s);
-        f = f32x4.mul(z, s);
-        g = f32x4.mul(s, madd(z, oms, one));
-        f2 = f32x4.mul(f32x4.mul(s, oms), madd(z, f32x4.sub(oms, s), two));
-      } else if (act == ACT_TANH) {
+        v128.store(r + k, f32x4.mul(z, s));
+        v128.store(r + gOff + k, f32x4.mul(s, madd(z, oms, one)));
+        v128.store(r + f2Off + k, f32x4.mul(f32x4.mul(s, oms), madd(z, f32x4.sub(oms, s), two)));
+      }
+    } else if (act == ACT_TANH) {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
         const e = vexpm1(f32x4.mul(f32x4.abs(z), f32x4.splat(-2.0)));
         const th = f32x4.div(f32x4.neg(e), f32x4.add(e, two));
-        f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
-        g = f32x4.sub(one, f32x4.mul(f, f));
-        f2 = f32x4.mul(f32x4.mul(f, g), f32x4.splat(-2.0));
-      } else {
-        f = f32x4.pmax(z, zero);
-        g = v128.and(one, f32x4.gt(z, zero));
-        f2 = zero;
+        const f = v128.or(th, v128.and(z, i32x4.splat(0x80000000)));
+        const g = f32x4.sub(one, f32x4.mul(f, f));
+        v128.store(r + k, f);
+        v128.store(r + gOff + k, g);
+        v128.store(r + f2Off + k, f32x4.mul(f32x4.mul(f, g), f32x4.splat(-2.0)));
       }
-      v128.store(r + k, f);
-      v128.store(r + gOff + k, g);
-      v128.store(r + f2Off + k, f2);
-      for (let j = 0; j < d; j++) {
-        const tp = r + (<usize>(1 + j) * LBB) + k;
-        const zd = v128.load(tp);
-        v128.store(r + zdOff + <usize>j * LBB + k, zd);
-        v128.store(tp, f32x4.mul(g, zd));
+    } else {
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const z = v128.load(r + k);
+        v128.store(r + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
+        v128.store(r + gOff + k, v128.and(one, f32x4.gt(z, zero)));
+        v128.store(r + f2Off + k, zero);
+      }
+    }
+    // tangents: save ż^(j), replace it by ḣ^(j) = f'·ż^(j)
+    for (let j = 0; j < d; j++) {
+      const tp = r + (<usize>(1 + j) * LBB);
+      const sp = r + zdOff + <usize>j * LBB;
+      for (let k: usize = 0; k < LBB; k += 16) {
+        const zd = v128.load(tp + k);
+        v128.store(sp + k, zd);
+        v128.store(tp + k, f32x4.mul(v128.load(r + gOff + k), zd));
       }
     }
   }
@@ -766,7 +816,16 @@ function blockLogp(d: i32, p: i32): f64 {
  * 0 Euler, 1 midpoint, 2 RK4; `steps` equal steps from t = 1 to t = 0. `scratch` holds
  * loglik_scratch_bytes(desc, solver, steps, 0) bytes, 16-byte aligned.
  */
-export function loglik_forward(params: usize, desc: usize, x: usize, n: i32, solver: i32, steps: i32, out: usize, scratch: usize): void {
+export function loglik_forward(
+  params: usize,
+  desc: usize,
+  x: usize,
+  n: i32,
+  solver: i32,
+  steps: i32,
+  out: usize,
+  scratch: usize,
+): void {
   layout(desc, solver, steps, false, scratch);
   const d = descDim(desc);
   for (let start = 0; start < n; start += LL_BLOCK) {
