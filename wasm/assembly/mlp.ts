@@ -30,7 +30,7 @@
 //   then add. Both accumulate in f32.
 //
 // Activations and the SIMD expm1
-//   Every activation reduces to expm1 or exp on x ≤ 0 (vmath.ts): ELU(x) = x > 0 ? x : expm1(x);
+//   Every activation reduces to expm1 or exp on x ≤ 0 (vmath.ts): ELU(x) = max(x, 0) + expm1(min(x, 0));
 //   SiLU(x) = x·σ(x) with q = e^{−|x|} (`expv`, same reduction), σ(|x|) = 1/(1+q), σ(−|x|) = q/(1+q);
 //   tanh|x| = −expm1(−2|x|) / (2 + expm1(−2|x|)), sign restored; ReLU(x) = max(x, 0).
 
@@ -131,8 +131,9 @@ export function fieldParameterCount(desc: usize): i32 {
 /** Applies activation `act` to four lanes. */
 @inline function activate4(act: i32, z: v128): v128 {
   if (act == ACT_ELU) {
-    const e = expm1NonPositive(f32x4.min(z, f32x4.splat(0.0)));
-    return v128.bitselect(z, e, f32x4.gt(z, f32x4.splat(0.0)));
+    // max(z, 0) + expm1(min(z, 0)): expm1(0) is exactly 0, so z > 0 passes unchanged
+    const e = expm1NonPositive(f32x4.pmin(z, f32x4.splat(0.0)));
+    return f32x4.add(f32x4.pmax(z, f32x4.splat(0.0)), e);
   } else if (act == ACT_SILU) {
     const q = expNonPositive(f32x4.neg(f32x4.abs(z))); // e^{−|z|}
     const num = v128.bitselect(f32x4.splat(1.0), q, f32x4.ge(z, f32x4.splat(0.0)));
@@ -142,7 +143,7 @@ export function fieldParameterCount(desc: usize): i32 {
     const y = f32x4.div(f32x4.neg(e), f32x4.add(e, f32x4.splat(2.0)));
     return v128.or(y, v128.and(z, i32x4.splat(<i32>0x80000000)));
   } else {
-    return f32x4.max(z, f32x4.splat(0.0));
+    return f32x4.pmax(z, f32x4.splat(0.0));
   }
 }
 
