@@ -189,7 +189,7 @@ function dense(w: usize, rowStride: i32, b: usize, inp: usize, nIn: i32, out: us
       let c0 = b1, c1 = b1, c2 = b1, c3 = b1;
       let h = inp + (<usize>p << 2);
       let wp = w0;
-      for (let i = 0; i < nIn; i++) {
+      for (const hEnd = h + <usize>nIn * ROW; h < hEnd; ) {
         const h0 = v128.load(h);
         const h1 = v128.load(h, 16);
         const h2 = v128.load(h, 32);
@@ -227,7 +227,7 @@ function dense(w: usize, rowStride: i32, b: usize, inp: usize, nIn: i32, out: us
       let a0 = b0, a1 = b0, a2 = b0, a3 = b0;
       let h = inp + (<usize>p << 2);
       let wp = w0;
-      for (let i = 0; i < nIn; i++) {
+      for (const hEnd = h + <usize>nIn * ROW; h < hEnd; ) {
         const u = v128.load32_splat(wp);
         a0 = madd(u, v128.load(h), a0);
         a1 = madd(u, v128.load(h, 16), a1);
