@@ -167,7 +167,7 @@ export class PipelineStateMachine extends Construct {
     const generateShard = invoke(this, STATES.generateShard, functions.generate, 'counts of one (sample, shard)', {
       resultPath: sfn.JsonPath.DISCARD,
     })
-    const generate = new sfn.DistributedMap(this, STATES.generate, {
+    const generate = new StrictDistributedMap(this, STATES.generate, {
       comment: 'one generate invocation per (group, seed, sample, shard) item',
       label: 'generate',
       itemReader: new ScopedJsonItemReader({
@@ -178,8 +178,6 @@ export class PipelineStateMachine extends Construct {
       // Standard children: a shard may use the function's whole timeout (Express stops at 5 min).
       mapExecutionType: sfn.StateMachineType.STANDARD,
       maxConcurrency: generateConcurrency,
-      toleratedFailurePercentage: 0,
-      toleratedFailureCount: 0,
       resultWriterV2: new ScopedResultWriter({ bucket: props.bucket, prefix: props.mapResultsPrefix }),
       resultPath: sfn.JsonPath.DISCARD,
     })
@@ -245,6 +243,17 @@ const invoke = (
     jitterStrategy: sfn.JitterType.FULL,
   })
   return task
+}
+
+/**
+ * A Distributed Map that tolerates no failed item, and says so in the definition: CDK leaves a
+ * tolerated failure of 0 out (it tests the number for truth), and the service's default happens
+ * to be 0 too, but the contract is the definition's.
+ */
+class StrictDistributedMap extends sfn.DistributedMap {
+  override toStateJson(): object {
+    return { ...super.toStateJson(), ToleratedFailurePercentage: 0, ToleratedFailureCount: 0 }
+  }
 }
 
 /** A JSON item reader whose permission covers only `objectsPattern`, not the whole bucket. */
