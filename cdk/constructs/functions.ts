@@ -135,7 +135,7 @@ export class PipelineFunctions extends Construct {
           retention: logs.RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
-        bundling: bundling(this, props.projectRoot, { wasm, nodeModules: name === 'reduce' ? ['@resvg/resvg-js'] : [] }),
+        bundling: lambdaBundling(this, props.projectRoot, { wasm, nodeModules: name === 'reduce' ? ['@resvg/resvg-js'] : [] }),
       })
       props.bucket.grantRead(fn, props.runsPattern)
       props.bucket.grantPut(fn, props.runsPattern)
@@ -156,8 +156,8 @@ export class PipelineFunctions extends Construct {
 // utils
 // -------------------------------------------------------------------------------------
 
-/** Replaces `onnxruntime-node` in the bundles (see that file). */
-const ORT_SHIM = 'cdk/lambda/onnxruntime-node.ts'
+/** Replaces `onnxruntime-node` in the bundles (see that file); relative to the project root. */
+export const ORT_SHIM = 'cdk/lambda/onnxruntime-node.ts'
 
 /**
  * esbuild options shared by the functions: ESM for Node.js 22, the AWS SDK bundled (the version
@@ -165,7 +165,7 @@ const ORT_SHIM = 'cdk/lambda/onnxruntime-node.ts'
  * the ES module, onnxruntime-node swapped for a module that fails on use, and optionally the WASM
  * core copied next to `index.mjs`.
  */
-const bundling = (
+export const lambdaBundling = (
   scope: Construct,
   projectRoot: string,
   options: { readonly wasm: boolean; readonly nodeModules: string[] },
@@ -182,7 +182,8 @@ const bundling = (
   esbuildArgs: { '--alias': `onnxruntime-node=./${ORT_SHIM}` },
   // `canvas` is vega's optional raster backend (not installed); figures render as SVG and resvg.
   externalModules: ['canvas'],
-  nodeModules: options.nodeModules,
+  // Installed beside the bundle (native code esbuild cannot bundle); none means no install step.
+  nodeModules: options.nodeModules.length > 0 ? options.nodeModules : undefined,
   banner: [
     "import { createRequire as __bayesampRequire } from 'node:module';",
     "import { fileURLToPath as __bayesampPath } from 'node:url';",
