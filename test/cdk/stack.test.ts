@@ -67,7 +67,7 @@ const synthesize = (props: BayesampStackProps = {}, options: { nag?: boolean; ex
   return { app, stack, outdir }
 }
 
-/** A CloudFormation value flattened to text: `<Id.Attr>` for Fn::GetAtt, `<Id>` for Ref. */
+/** A CloudFormation value flattened to text: `<Id.Attr>` for Fn::GetAtt, `<Id>` for Ref and `${Id}` in Fn::Sub. */
 const flat = (x: unknown): string => {
   if (typeof x === 'string') return x
   const o = x as Record<string, unknown>
@@ -77,6 +77,7 @@ const flat = (x: unknown): string => {
   }
   if (Array.isArray(o['Fn::GetAtt'])) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`
   if (typeof o.Ref === 'string') return `<${o.Ref}>`
+  if (typeof o['Fn::Sub'] === 'string') return o['Fn::Sub'].replace(/\$\{([^}]+)\}/g, '<$1>')
   return JSON.stringify(x)
 }
 
@@ -634,7 +635,8 @@ describe('stateMachineDefinition', () => {
     const machine = new StateMachine(forLocalInterpreter(definition) as never)
     const output = (await machine.run(
       { config: { name: 'smoke' }, run },
-      { overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: { [STATES.generateShard]: 0 } } },
+      // The handlers take the shapes this definition gives them, narrower than the package's JSONValue.
+      { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides: { [STATES.generateShard]: 0 } } },
     ).result) as Record<string, unknown>
 
     const key = (o: Record<string, unknown>) => JSON.stringify(o)
