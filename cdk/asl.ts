@@ -97,7 +97,8 @@ export const stateMachineDefinition = (stack: BayesampStack, options: Definition
         const value = substitutions.get(JSON.stringify(part))
         if (value === undefined)
           throw new Error(
-            `state machine definition: no placeholder for ${JSON.stringify(part)}; add one in cdk/asl.ts (placeholders)`,
+            `state machine definition: no placeholder for ${JSON.stringify(part)}; ` +
+              'add one in cdk/asl.ts (placeholders)',
           )
         return value
       })
@@ -119,7 +120,9 @@ export const forLocalInterpreter = (definition: AslDefinition): AslDefinition =>
     const reader = state.ItemReader as { Parameters?: Record<string, unknown> } | undefined
     if (reader === undefined) continue
     if (state.ItemBatcher !== undefined)
-      throw new Error(`state ${name}: an ItemBatcher changes the iteration input; forLocalInterpreter does not model it`)
+      throw new Error(
+        `state ${name}: an ItemBatcher changes the iteration input; forLocalInterpreter does not model it`,
+      )
     const itemsState = `${name}Items`
     if (out.States[itemsState] !== undefined) throw new Error(`state ${itemsState} exists already`)
     const { ItemReader: _reader, ResultWriter: _writer, ...map } = out.States[name]
@@ -147,7 +150,8 @@ export const forLocalInterpreter = (definition: AslDefinition): AslDefinition =>
  * override in the input of {@link STATES}.trainJob (what a local handler for that state receives).
  */
 export const trainingEnvironment = (taskInput: unknown): Record<string, string> => {
-  const overrides = (taskInput as { Overrides?: { ContainerOverrides?: unknown } } | null)?.Overrides?.ContainerOverrides
+  const input = taskInput as { Overrides?: { ContainerOverrides?: unknown } } | null
+  const overrides = input?.Overrides?.ContainerOverrides
   const container = Array.isArray(overrides)
     ? (overrides as Array<{ Name?: string; Environment?: Array<{ Name: string; Value: string }> }>).find(
         (o) => o.Name === TRAINING_CONTAINER,

@@ -38,7 +38,8 @@ export const WILDCARD_REASONS: Readonly<Record<string, string>> = {
     'bucket.grantPut limited to the runs prefix (runs/*): every stage writes keys under runs/<run>/ that are a ' +
     'function of its coordinates, not known at deploy time; Abort* cleans up failed multipart uploads',
   'xray:PutTraceSegments': 'X-Ray tracing: the X-Ray write actions support no resource-level permissions',
-  'ecr:GetAuthorizationToken': 'pulling the training image: ecr:GetAuthorizationToken supports no resource-level permissions',
+  'ecr:GetAuthorizationToken':
+    'pulling the training image: ecr:GetAuthorizationToken supports no resource-level permissions',
   'lambda:InvokeFunction':
     'the three pipeline functions and their versions or aliases (<arn>:*), as the Step Functions Lambda task grants',
   'ecs:RunTask': 'any revision (family:*) of the one training task definition: the revision changes on each deployment',

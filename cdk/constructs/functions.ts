@@ -135,7 +135,11 @@ export class PipelineFunctions extends Construct {
           retention: logs.RetentionDays.ONE_MONTH,
           removalPolicy: RemovalPolicy.DESTROY,
         }),
-        bundling: lambdaBundling(this, props.projectRoot, { wasm, nodeModules: name === 'reduce' ? ['@resvg/resvg-js'] : [] }),
+        bundling: lambdaBundling(this, props.projectRoot, {
+          wasm,
+          // resvg (figures as PNG) is native code: installed for the Lambda's platform, not bundled.
+          nodeModules: name === 'reduce' ? ['@resvg/resvg-js'] : [],
+        }),
       })
       props.bucket.grantRead(fn, props.runsPattern)
       props.bucket.grantPut(fn, props.runsPattern)
@@ -200,7 +204,8 @@ export const lambdaBundling = (
       if (missing.length > 0)
         throw new ConstructValidationError(
           scope,
-          `wasm/build/${missing.join(', wasm/build/')} not found under ${projectRoot}: run \`npm run build\` before \`cdk synth\``,
+          `wasm/build/${missing.join(', wasm/build/')} not found under ${projectRoot}: ` +
+            'run `npm run build` before `cdk synth`',
         )
       // The commands run in the bundling environment (a local shell or a Linux container): POSIX paths.
       return WASM_FILES.map((f) => `cp "${inputDir}/wasm/build/${f}" "${outputDir}/${f}"`)

@@ -267,7 +267,10 @@ class ScopedJsonItemReader extends sfn.S3JsonItemReader {
 
   override providePolicyStatements(): iam.PolicyStatement[] {
     return [
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(this.objectsPattern)] }),
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(this.objectsPattern)],
+      }),
     ]
   }
 }

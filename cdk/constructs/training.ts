@@ -80,7 +80,10 @@ export class TrainingTask extends Construct {
     const memoryMiB = props.memoryMiB ?? 2048
     const range = FARGATE_MEMORY[cpu]
     if (range === undefined)
-      throw new ConstructValidationError(this, `cpu must be a Fargate CPU size (512, 1024, 2048, 4096, 8192 or 16384), got ${cpu}`)
+      throw new ConstructValidationError(
+        this,
+        `cpu must be a Fargate CPU size (512, 1024, 2048, 4096, 8192 or 16384), got ${cpu}`,
+      )
     const [lo, hi, step] = range
     if (memoryMiB < lo || memoryMiB > hi || (memoryMiB - lo) % step !== 0)
       throw new ConstructValidationError(

@@ -53,7 +53,14 @@ const ENTRIES = HANDLERS_PRESENT
 const outdirs: string[] = []
 
 /** A fresh app with one stack (and cdk-nag's checks unless `nag` is false). */
-const synthesize = (props: BayesampStackProps = {}, options: { nag?: boolean; extend?: (s: BayesampStack) => void } = {}) => {
+interface SynthOptions {
+  /** Add cdk-nag's checks (default true). */
+  readonly nag?: boolean
+  /** Changes to the stack before the checks are added. */
+  readonly extend?: (s: BayesampStack) => void
+}
+
+const synthesize = (props: BayesampStackProps = {}, options: SynthOptions = {}) => {
   const outdir = mkdtempSync(join(tmpdir(), 'bayesamp-cdk-'))
   outdirs.push(outdir)
   const app = new App({
@@ -191,7 +198,7 @@ describe('functions', () => {
     ['plan', 1024, 120],
     ['generate', ONE_VCPU_MIB, 300],
     ['reduce', 4096, 900],
-  ] as const)('%s: Node.js 22, ESM bundle handler, %i MiB, %i s, store and WASM environment', (name, memory, timeout) => {
+  ] as const)('%s: Node.js 22, ESM bundle, %i MiB, %i s, store and WASM environment', (name, memory, timeout) => {
     const fn = main.stack.functions[name]
     template.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: Match.absent(),
@@ -411,7 +418,10 @@ describe('state machine', () => {
         ReaderConfig: { InputType: 'JSON' },
         Parameters: { Bucket: LOCAL_NAMES.bucket, 'Key.$': '$.itemsKey' },
       },
-      ResultWriter: { Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: LOCAL_NAMES.bucket, Prefix: 'map-runs' } },
+      ResultWriter: {
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { Bucket: LOCAL_NAMES.bucket, Prefix: 'map-runs' },
+      },
       MaxConcurrency: 200,
       ToleratedFailurePercentage: 0,
       ToleratedFailureCount: 0,
@@ -513,7 +523,9 @@ describe('IAM', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ BAYESAMP_PREFIX: 'team/bayesamp' }) },
     })
-    expect(() => synthesize({ storePrefix: '/runs/' }, { nag: false })).toThrow(/storePrefix "\/runs\/" is not a key prefix/)
+    expect(() => synthesize({ storePrefix: '/runs/' }, { nag: false })).toThrow(
+      /storePrefix "\/runs\/" is not a key prefix/,
+    )
   })
 
   it('roles carry no AWS managed policy but the Lambda basic execution role', () => {
@@ -623,7 +635,8 @@ describe('stateMachineDefinition', () => {
       },
       [STATES.generateShard]: async (item: unknown) => {
         // The first invocation is throttled: the retrier must absorb it.
-        if (throttled++ === 0) throw Object.assign(new Error('Rate exceeded'), { name: 'Lambda.TooManyRequestsException' })
+        if (throttled++ === 0)
+          throw Object.assign(new Error('Rate exceeded'), { name: 'Lambda.TooManyRequestsException' })
         generated.push(item)
         return { counts: 'written' }
       },
@@ -636,7 +649,12 @@ describe('stateMachineDefinition', () => {
     const output = (await machine.run(
       { config: { name: 'smoke' }, run },
       // The handlers take the shapes this definition gives them, narrower than the package's JSONValue.
-      { overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides: { [STATES.generateShard]: 0 } } },
+      {
+        overrides: {
+          taskResourceLocalHandlers: handlers as never,
+          retryIntervalOverrides: { [STATES.generateShard]: 0 },
+        },
+      },
     ).result) as Record<string, unknown>
 
     const key = (o: Record<string, unknown>) => JSON.stringify(o)
