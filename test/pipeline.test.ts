@@ -119,6 +119,11 @@ describe('bayesamp run (S3 store on a loopback S3 server)', () => {
     const obj = await client.send(new GetObjectCommand({ Bucket: 'bayesamp-test', Key: 'exp/runs/smoke/report/report.json' }))
     expect(await obj.Body!.transformToString()).toBe(reportOf(join(dir, 'whole')))
 
+    // bayesamp report on the S3 run rebuilds the same report in place
+    await bayesamp(['report', 's3://bayesamp-test/exp/runs/smoke'], env)
+    const again = await client.send(new GetObjectCommand({ Bucket: 'bayesamp-test', Key: 'exp/runs/smoke/report/report.json' }))
+    expect(await again.Body!.transformToString()).toBe(reportOf(join(dir, 'whole')))
+
     // and back down: bayesamp download copies the run to a folder
     const local = join(dir, 'downloaded')
     await bayesamp(['download', 's3://bayesamp-test/exp', local], env)

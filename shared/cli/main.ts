@@ -202,6 +202,11 @@ cli
   .action(async (run: string, o: Record<string, unknown>) => {
     const estimator = String(o.estimator)
     if (estimator !== 'cv' && estimator !== 'variance') throw new RangeError(`--estimator: expected cv or variance, got '${estimator}'`)
+    if (run.startsWith('s3://')) {
+      const { reportFromStore } = await import('./commands/report-s3.ts')
+      console.log(`report: ${await reportFromStore(run, { allowPartial: o.allowPartial === true })}`)
+      return
+    }
     const { reportCommand } = await import('../report/command.ts')
     const r = await reportCommand(
       {
