@@ -2,7 +2,9 @@
  * `npm run bench`: generation throughput of the paper's model (RK4, 16 steps = 64 field
  * evaluations per point), measured side by side in one process on one core: the WASM kernel
  * (SIMD and relaxed-SIMD builds), the same loop in plain JavaScript, onnxruntime-node called once
- * per solver stage, PyTorch (a child process, one thread), and the f32x4 multiply-add peak.
+ * per solver stage, PyTorch (a child process, one thread), and the f32x4 multiply-add peak; then
+ * training (bench/training.ts): CFM steps, VIB steps and the AdamMCMC energy with its gradient,
+ * WASM against PyTorch. `--only generation|training` runs one half.
  *
  * The machines this runs on deliver about one core between their two, and absolute speeds drift
  * by ±25 % between runs, in phases of seconds. So every side is measured once per round, rounds
@@ -12,7 +14,7 @@
 import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { relaxedSimdSupported } from '../shared/core/wasm.ts'
-import { PAPER_SPEC, parameterCount } from '../shared/model/spec.ts'
+import { type Mlp, PAPER_SPEC, parameterCount } from '../shared/model/spec.ts'
 import { benchModel, latents, rowsToSoa, soaToRows } from './model.ts'
 import { OrtGenerator } from './ort.ts'
 import { peakGflops, peakKernel } from './peak.ts'
@@ -23,7 +25,8 @@ import {
   macFlopPerEvaluation,
   rk4Scratch,
 } from './plain-js.ts'
-import { startTorch } from './torch.ts'
+import { type TorchGenerator, startTorch } from './torch.ts'
+import { type TrainingReport, trainingBench } from './training.ts'
 import { wasmGenerator } from './wasm.ts'
 import { type MemoryPoint, measureGeneration } from './memory.ts'
 
@@ -37,6 +40,8 @@ interface Options {
   readonly memory: boolean
   readonly rounds: number
   readonly json: string | undefined
+  /** Runs only one half of the bench. */
+  readonly only: 'generation' | 'training' | undefined
 }
 
 /** One measurement taken once per round: a contender's points/s, or a peak's GFLOP/s. */
@@ -105,43 +110,47 @@ const parseArgs = (argv: readonly string[]): Options => {
   let memory = false
   let rounds: number | undefined
   let json: string | undefined
+  let only: Options['only']
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--quick') quick = true
     else if (a === '--memory') memory = true
     else if (a === '--json') json = argv[++i]
     else if (a === '--rounds') rounds = Number(argv[++i])
-    else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench [-- --quick] [--memory] [--rounds N] [--json out.json]')
+    else if (a === '--only') {
+      const w = argv[++i]
+      if (w !== 'generation' && w !== 'training')
+        throw new Error(`bench: --only takes 'generation' or 'training', got '${w ?? ''}'`)
+      only = w
+    } else if (a === '--help' || a === '-h') {
+      console.log(
+        'usage: npm run bench [-- --quick] [--memory] [--rounds N] [--only generation|training] [--json out.json]',
+      )
       process.exit(0)
     } else throw new Error(`bench: unknown option '${a}' (try --help)`)
   }
   if (json === undefined && argv.includes('--json')) throw new Error('bench: --json needs a file name')
   const r = rounds ?? (quick ? 1 : 7)
   if (!Number.isInteger(r) || r < 1) throw new Error(`bench: --rounds must be a positive integer, got ${rounds}`)
-  return { quick, memory, rounds: r, json }
+  return { quick, memory, rounds: r, json, only }
 }
 
 // -------------------------------------------------------------------------------------
 // main
 // -------------------------------------------------------------------------------------
 
-const main = async (argv: readonly string[]): Promise<void> => {
-  const opt = parseArgs(argv)
+/** The generation half: logs its tables and returns its part of the JSON document. */
+const generationBench = async (
+  opt: Options,
+  m: Mlp,
+  torch: TorchGenerator | string,
+  log: (s: string) => void,
+): Promise<Record<string, unknown>> => {
   const target = opt.quick ? 0.08 : 0.3 // seconds per measurement
-  const m = benchModel(PAPER_SPEC)
   const d = m.spec.dim
-  const log = (s: string) => console.log(s)
   const skipped: Record<string, string> = {}
 
-  log(
-    `bayesamp bench: paper model (${parameterCount(m.spec)} parameters), RK4 ${STEPS} steps = ` +
-      `${EVALS_PER_POINT} field evaluations per point, one core, ${opt.rounds} interleaved round(s)`,
-  )
-  log(
-    `${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, Node.js ${process.version}, ` +
-      `load average ${loadavg()[0].toFixed(2)}, relaxed SIMD ${relaxedSimdSupported() ? 'on' : 'off'}`,
-  )
+  log(`generation: RK4 ${STEPS} steps = ${EVALS_PER_POINT} field evaluations per point, ${opt.rounds} interleaved round(s)`)
   log('setting up and warming up…')
 
   // ---- peaks and WASM: each WASM build right after the peak it is compared with ----
@@ -212,7 +221,6 @@ const main = async (argv: readonly string[]): Promise<void> => {
     })
   }
 
-  const torch = await startTorch(m)
   const torchCpuPerWall: number[] = []
   if (typeof torch === 'string') skipped.torch = torch
   else {
@@ -259,7 +267,6 @@ const main = async (argv: readonly string[]): Promise<void> => {
     for (const s of sides) samples.get(s.key)!.push(await s.measure())
     process.stdout.write(`  round ${r + 1}/${opt.rounds} done (${seconds(t0).toFixed(0)} s)\n`)
   }
-  if (typeof torch !== 'string') torch.close()
   for (const g of ort) await g.release()
 
   // ---- report ----
@@ -354,6 +361,41 @@ const main = async (argv: readonly string[]): Promise<void> => {
     log(`  N = ${n.toExponential(0).padEnd(6)} ${p.maxRssMiB.toFixed(0).padStart(5)} MiB   (${p.seconds.toFixed(1)} s)`)
   }
 
+  return {
+    torch: typeof torch === 'string' ? undefined : { ...torch.info, cpuPerWall: summarize(torchCpuPerWall) },
+    solver: { kind: 'rk4', steps: STEPS, evaluationsPerPoint: EVALS_PER_POINT },
+    rounds: opt.rounds,
+    pointsPerSecond: Object.fromEntries(pointSides.map((s) => [s.key, rates[s.key]])),
+    peakGflops: Object.fromEntries(sides.filter((s) => s.unit === 'GFLOP/s').map((s) => [s.key, rates[s.key]])),
+    ratios,
+    flopPerEvaluation: flop,
+    fractionOfPeak: fractions,
+    agreement,
+    skipped,
+    memory,
+  }
+}
+
+const main = async (argv: readonly string[]): Promise<void> => {
+  const opt = parseArgs(argv)
+  const m = benchModel(PAPER_SPEC)
+  const log = (s: string) => console.log(s)
+  log(
+    `bayesamp bench: paper model (${parameterCount(m.spec)} parameters), one core; ` +
+      `${cpus()[0]?.model ?? 'unknown CPU'} ×${cpus().length}, Node.js ${process.version}, ` +
+      `load average ${loadavg()[0].toFixed(2)}, relaxed SIMD ${relaxedSimdSupported() ? 'on' : 'off'}`,
+  )
+  const torch = await startTorch(m)
+  let generation: Record<string, unknown> | undefined
+  let training: TrainingReport | undefined
+  try {
+    if (opt.only !== 'training') generation = await generationBench(opt, m, torch, log)
+    if (opt.only !== 'generation')
+      training = await trainingBench(m, torch, { rounds: opt.rounds, target: opt.quick ? 0.08 : 0.4 }, log)
+  } finally {
+    if (typeof torch !== 'string') torch.close()
+  }
+
   if (opt.json !== undefined) {
     const doc = {
       date: new Date().toISOString(),
@@ -361,18 +403,9 @@ const main = async (argv: readonly string[]): Promise<void> => {
       cpus: cpus().length,
       node: process.version,
       relaxedSimd: relaxedSimdSupported(),
-      torch: typeof torch === 'string' ? undefined : { ...torch.info, cpuPerWall: summarize(torchCpuPerWall) },
       model: { spec: m.spec, parameters: parameterCount(m.spec) },
-      solver: { kind: 'rk4', steps: STEPS, evaluationsPerPoint: EVALS_PER_POINT },
-      rounds: opt.rounds,
-      pointsPerSecond: Object.fromEntries(pointSides.map((s) => [s.key, rates[s.key]])),
-      peakGflops: Object.fromEntries(sides.filter((s) => s.unit === 'GFLOP/s').map((s) => [s.key, rates[s.key]])),
-      ratios,
-      flopPerEvaluation: flop,
-      fractionOfPeak: fractions,
-      agreement,
-      skipped,
-      memory,
+      ...generation,
+      training,
     }
     writeFileSync(opt.json, JSON.stringify(doc, null, 1))
     log(`wrote ${opt.json}`)

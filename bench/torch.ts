@@ -1,7 +1,9 @@
 /**
- * PyTorch side by side: a long-lived `/usr/bin/python3 bench/torch_gen.py` child that times RK4
- * generation of the bench model on request (one thread), so that its rounds interleave with the
- * WASM rounds of `npm run bench`. Optional: where PyTorch cannot be imported, `startTorch` says why.
+ * PyTorch side by side: a long-lived `/usr/bin/python3 bench/torch_gen.py` child that times, on
+ * request and on one thread, RK4 generation of the bench model, CFM training steps and the
+ * AdamMCMC energy with its gradient, so that its rounds interleave with the WASM rounds of
+ * `npm run bench`; it also computes a CFM loss and an energy with their gradients on given inputs,
+ * for the agreement checks. Optional: where PyTorch cannot be imported, `startTorch` says why.
  */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -22,7 +24,19 @@ export interface TorchInfo {
   readonly blas: readonly string[]
 }
 
-/** A running generation child. */
+/** Wall and process-CPU seconds of a timed request (CPU ≈ wall: one thread ran). */
+export interface TorchTiming {
+  readonly seconds: number
+  readonly cpu: number
+}
+
+/** A value and its gradient with respect to the parameters (canonical order), in f64. */
+export interface TorchValueGrad {
+  readonly value: number
+  readonly grad: Float64Array
+}
+
+/** A running PyTorch child. */
 export interface TorchGenerator {
   readonly info: TorchInfo
   /**
@@ -32,6 +46,22 @@ export interface TorchGenerator {
   gen(n: number, batch: number, steps: number): Promise<{ seconds: number; cpu: number }>
   /** Integrates the row-major points `rows` ([n, d]) with PyTorch and returns the result. */
   integrate(rows: Float32Array, n: number, steps: number): Promise<Float32Array>
+  /** Hands the child the training set, row-major `[n, d]`. */
+  loadData(rows: Float32Array, n: number): Promise<void>
+  /**
+   * Runs `epochs` epochs of `perEpoch` CFM steps of `batch` points as ref.py's train_epoch (Adam,
+   * lr 1e-3) on a copy of the model that persists across calls; `loss` is the last step's.
+   */
+  cfm(epochs: number, batch: number, perEpoch: number): Promise<TorchTiming & { steps: number; loss: number }>
+  /**
+   * Evaluates `reps` times the energy `−scale · Σ log p` of the first `batch` training points
+   * (RK4, `steps` steps) with its gradient; `seconds` covers all `reps`.
+   */
+  energy(reps: number, batch: number, steps: number, scale: number): Promise<TorchTiming & { energy: number }>
+  /** The CFM loss of the given draws (`t` [n], `x0` and `x1` row-major [n, d]) and its gradient. */
+  cfmCheck(t: Float32Array, x0: Float32Array, x1: Float32Array, sigmaMin: number): Promise<TorchValueGrad>
+  /** The energy `−scale · Σ log p(x)` of the row-major points `x` and its gradient (RK4, `steps` steps). */
+  energyCheck(x: Float32Array, n: number, steps: number, scale: number): Promise<TorchValueGrad>
   close(): void
 }
 
@@ -102,6 +132,16 @@ export const startTorch = async (m: Mlp): Promise<TorchGenerator | string> => {
     )
     return answer
   }
+  let files = 0
+  const file = (name: string): string => join(dir, `${files++}-${name}`)
+  const valueGrad = async (dst: string): Promise<TorchValueGrad> => {
+    const b = readFileSync(dst)
+    const a = new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+    if (a.length !== m.params.length + 1)
+      throw new Error(`the PyTorch child wrote ${a.length - 1} gradient values, the model has ${m.params.length}`)
+    return { value: a[0], grad: a.slice(1) }
+  }
+  const d = m.spec.dim
   return {
     info: { torch: String(ready.torch), threads: Number(ready.threads), blas: ready.blas as string[] },
     gen: (n, batch, steps) =>
@@ -113,6 +153,47 @@ export const startTorch = async (m: Mlp): Promise<TorchGenerator | string> => {
       await ask(`check ${src} ${dst} ${n} ${steps}`, () => undefined)
       const b = readFileSync(dst)
       return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
+    },
+    loadData: async (rows, n) => {
+      if (rows.length !== n * d) throw new RangeError(`loadData: ${rows.length} values are not ${n} points × ${d}`)
+      const src = file('data.f32')
+      writeFileSync(src, rows)
+      await ask(`data ${src} ${n}`, () => undefined)
+    },
+    cfm: (epochs, batch, perEpoch) =>
+      ask(`cfm ${epochs} ${batch} ${perEpoch}`, (msg) => ({
+        seconds: Number(msg.seconds),
+        cpu: Number(msg.cpu),
+        steps: Number(msg.steps),
+        loss: Number(msg.loss),
+      })),
+    energy: (reps, batch, steps, scale) =>
+      ask(`energy ${reps} ${batch} ${steps} ${scale}`, (msg) => ({
+        seconds: Number(msg.seconds),
+        cpu: Number(msg.cpu),
+        energy: Number(msg.energy),
+      })),
+    cfmCheck: async (t, x0, x1, sigmaMin) => {
+      const n = t.length
+      if (x0.length !== n * d || x1.length !== n * d)
+        throw new RangeError(`cfmCheck: x0 and x1 need ${n} points × ${d} values, got ${x0.length} and ${x1.length}`)
+      const src = file('cfm.f32')
+      const dst = file('cfm.f64')
+      const a = new Float32Array(n + 2 * n * d)
+      a.set(t)
+      a.set(x0, n)
+      a.set(x1, n + n * d)
+      writeFileSync(src, a)
+      await ask(`cfmcheck ${src} ${dst} ${n} ${sigmaMin}`, () => undefined)
+      return valueGrad(dst)
+    },
+    energyCheck: async (x, n, steps, scale) => {
+      if (x.length !== n * d) throw new RangeError(`energyCheck: ${x.length} values are not ${n} points × ${d}`)
+      const src = file('energy.f32')
+      const dst = file('energy.f64')
+      writeFileSync(src, x)
+      await ask(`energycheck ${src} ${dst} ${n} ${steps} ${scale}`, () => undefined)
+      return valueGrad(dst)
     },
     close: () => {
       child.stdin.end('quit\n')

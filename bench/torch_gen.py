@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
-"""PyTorch side of `npm run bench`: RK4 generation of the bench model, one thread, on request.
+"""PyTorch side of `npm run bench`: RK4 generation, CFM training steps and the AdamMCMC energy
+with its gradient, for the bench model, one thread, on request.
 
 A long-lived child of bench/torch.ts, so that its rounds interleave with the WASM ones. It
 builds the vector field of the paper (features [t, cos k pi t, sin k pi t, x] -> Linear -> act
 ... -> Linear, as shared/anchors/torch/ref.py does) with the weights the bench passes as a raw
-float32 file in the canonical layout (per layer W [out, in] row-major, then b), and integrates
-with fixed-step RK4 under torch.no_grad(), batch by batch, exactly as ref.py's integrate().
+float32 file in the canonical layout (per layer W [out, in] row-major, then b), and
+- integrates with fixed-step RK4 under torch.no_grad(), batch by batch, exactly as ref.py's
+  integrate() (section [1]);
+- trains by conditional flow matching exactly as ref.py's train_epoch() (section [2]): per epoch a
+  randperm of the data, per step x0 ~ N, t ~ U, x_t, u, loss = mean ||v - u||^2, zero_grad,
+  backward, Adam step (lr 1e-3, PyTorch defaults), loss.item();
+- evaluates the AdamMCMC energy -scale * sum log p(x) over a batch and its gradient as ref.py's
+  nll_fwd_bwd() (section [3]): RK4 from t = 1 to 0 on (x, l), exact divergence by two autograd
+  passes per evaluation with create_graph=True, then backward(). ref.py takes the mean of -log p;
+  AdamMCMC scales the sum by N/B (shared/train/mcmc-energy.ts): the same graph, one scalar apart.
 
 Protocol: one JSON object per line on stdout. First {"ready": ...}; then for each stdin line
   gen <n> <batch> <steps>     -> {"seconds": s, "cpu": c, "points": n}  (wall and process CPU
@@ -13,10 +22,26 @@ Protocol: one JSON object per line on stdout. First {"ready": ...}; then for eac
                                                 mean more than one thread ran)
   check <in> <out> <n> <steps> -> {"ok": true}  integrates float32 rows [n, d] from file <in>
                                                 into file <out>
+  data <file> <n>             -> {"ok": true}    loads the training set, float32 rows [n, d]
+  cfm <epochs> <batch> <per-epoch>
+                              -> {"seconds", "cpu", "steps", "loss"}  trains a copy of the model
+                                                (made, with its Adam, at the first cfm command and
+                                                kept: later calls continue the same training)
+  energy <reps> <batch> <steps> <scale>
+                              -> {"seconds", "cpu", "energy"}  reps evaluations of the energy and
+                                                gradient of the model on the first <batch> points
+                                                of the training set, RK4 <steps> steps (seconds
+                                                for all reps together)
+  cfmcheck <in> <out> <n> <smin>  -> {"ok": true}  float32 file <in>: t [n], x0 [n, d], x1 [n, d];
+                                                writes float64 [loss, dloss/dparams...] to <out>
+                                                (the CFM loss of these draws, no randomness)
+  energycheck <in> <out> <n> <steps> <scale> -> {"ok": true}  float32 rows x [n, d] in <in>;
+                                                writes float64 [energy, denergy/dparams...]
   quit
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -79,6 +104,73 @@ def integrate(model, x, steps, t0=0.0, t1=1.0):
     return x
 
 
+def v_and_div(model, t, x):
+    """v(t, x) and its exact divergence: one autograd pass per output dimension (create_graph,
+    so that the energy's backward() reaches the parameters through it), as ref.py's v_and_div."""
+    tt = torch.full((x.shape[0],), t)
+    v = model(tt, x)
+    div = torch.zeros(x.shape[0])
+    for j in range(x.shape[1]):
+        g = torch.autograd.grad(v[:, j].sum(), x, create_graph=True, retain_graph=True)[0]
+        div = div + g[:, j]
+    return v, div
+
+
+def log_prob(model, x1, steps):
+    """log p(x1) = log N(x(0); 0, I) + l(0), RK4 from t = 1 to 0 on dx/dt = v, dl/dt = div v,
+    l(1) = 0, keeping the graph (ref.py's log_prob with create_graph=True)."""
+    x = x1.detach().clone().requires_grad_(True)
+    ll = torch.zeros(x.shape[0])
+    h = -1.0 / steps
+    for i in range(steps):
+        t = 1.0 + i * h
+        v1, d1 = v_and_div(model, t, x)
+        v2, d2 = v_and_div(model, t + 0.5 * h, x + (0.5 * h) * v1)
+        v3, d3 = v_and_div(model, t + 0.5 * h, x + (0.5 * h) * v2)
+        v4, d4 = v_and_div(model, t + h, x + h * v3)
+        x = x + (h / 6.0) * (v1 + 2.0 * v2 + 2.0 * v3 + v4)
+        ll = ll + (h / 6.0) * (d1 + 2.0 * d2 + 2.0 * d3 + d4)
+    logn = -0.5 * (x ** 2).sum(-1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
+    return logn + ll
+
+
+def energy_grad(model, x, steps, scale):
+    """-scale * sum log p(x) and, in the parameters' .grad, its gradient."""
+    model.zero_grad()
+    e = -scale * log_prob(model, x, steps).sum()
+    e.backward()
+    return e
+
+
+def cfm_loss(model, t, x0, x1, smin):
+    """ref.py's cfm_loss with the draws given: mean over the batch of ||v(t, x_t) - u||^2."""
+    tc = t.unsqueeze(-1)
+    xt = (1.0 - (1.0 - smin) * tc) * x0 + tc * x1
+    u = x1 - (1.0 - smin) * x0
+    return ((model(t, xt) - u) ** 2).sum(-1).mean()
+
+
+def train_epoch(model, opt, data, batch, per_epoch, smin=1e-4):
+    """ref.py's train_epoch: a randperm of the data, then per step fresh x0 ~ N(0, I) and
+    t ~ U(0, 1), the loss, zero_grad, backward, Adam step, loss.item()."""
+    perm = torch.randperm(data.shape[0])
+    loss = float("nan")
+    for i in range(per_epoch):
+        x1 = data[perm[i * batch:(i + 1) * batch]]
+        x0 = torch.randn(batch, data.shape[1])
+        t = torch.rand(batch)
+        out = cfm_loss(model, t, x0, x1, smin)
+        opt.zero_grad()
+        out.backward()
+        opt.step()
+        loss = out.item()
+    return loss
+
+
+def flat_grad(model):
+    return torch.cat([p.grad.flatten() for p in model.parameters()]).double().numpy()
+
+
 def blas_loaded():
     """The BLAS libraries mapped into this process (Debian picks one through alternatives)."""
     try:
@@ -107,6 +199,9 @@ def main():
     model = VField(args.dim, [int(w) for w in args.hidden.split(",")], args.frequencies, args.activation)
     load_params(model, np.fromfile(args.params, dtype="<f4"))
     model.eval()
+    d = args.dim
+    data = None
+    trainer = None  # (model copy, Adam), made at the first cfm command
     reply({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_loaded()})
     gen = torch.Generator().manual_seed(10)
     for line in sys.stdin:
@@ -115,22 +210,64 @@ def main():
             continue
         if cmd[0] == "quit":
             break
-        with torch.no_grad():
-            if cmd[0] == "gen":
-                n, batch, steps = int(cmd[1]), int(cmd[2]), int(cmd[3])
-                z = torch.randn(n, args.dim, generator=gen)
-                start, cpu = time.perf_counter(), time.process_time()
+        if cmd[0] == "gen":
+            n, batch, steps = int(cmd[1]), int(cmd[2]), int(cmd[3])
+            z = torch.randn(n, d, generator=gen)
+            start, cpu = time.perf_counter(), time.process_time()
+            with torch.no_grad():
                 for b in range(0, n, batch):
                     integrate(model, z[b:b + batch], steps)
-                reply({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "points": n})
-            elif cmd[0] == "check":
-                src, dst, n, steps = cmd[1], cmd[2], int(cmd[3]), int(cmd[4])
-                z = torch.from_numpy(np.fromfile(src, dtype="<f4").reshape(n, args.dim))
+            reply({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "points": n})
+        elif cmd[0] == "check":
+            src, dst, n, steps = cmd[1], cmd[2], int(cmd[3]), int(cmd[4])
+            z = torch.from_numpy(np.fromfile(src, dtype="<f4").reshape(n, d))
+            with torch.no_grad():
                 integrate(model, z, steps).numpy().astype("<f4").tofile(dst)
-                reply({"ok": True})
-            else:
-                reply({"error": f"unknown command {cmd[0]!r}"})
-
+            reply({"ok": True})
+        elif cmd[0] == "data":
+            data = torch.from_numpy(np.fromfile(cmd[1], dtype="<f4").reshape(int(cmd[2]), d))
+            reply({"ok": True})
+        elif cmd[0] == "cfm":
+            epochs, batch, per_epoch = int(cmd[1]), int(cmd[2]), int(cmd[3])
+            if data is None or data.shape[0] < batch * per_epoch:
+                reply({"error": "cfm needs a training set of at least batch x per-epoch points (data command)"})
+                continue
+            if trainer is None:
+                torch.manual_seed(11)
+                tm = copy.deepcopy(model).train()
+                trainer = (tm, torch.optim.Adam(tm.parameters(), lr=1e-3))
+            start, cpu = time.perf_counter(), time.process_time()
+            for _ in range(epochs):
+                loss = train_epoch(trainer[0], trainer[1], data, batch, per_epoch)
+            reply({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+                   "steps": epochs * per_epoch, "loss": loss})
+        elif cmd[0] == "energy":
+            reps, batch, steps, scale = int(cmd[1]), int(cmd[2]), int(cmd[3]), float(cmd[4])
+            if data is None or data.shape[0] < batch:
+                reply({"error": "energy needs a training set of at least batch points (data command)"})
+                continue
+            xb = data[:batch]
+            start, cpu = time.perf_counter(), time.process_time()
+            for _ in range(reps):
+                e = energy_grad(model, xb, steps, scale)
+            reply({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "energy": float(e)})
+        elif cmd[0] == "cfmcheck":
+            src, dst, n, smin = cmd[1], cmd[2], int(cmd[3]), float(cmd[4])
+            a = torch.from_numpy(np.fromfile(src, dtype="<f4"))
+            t, x0, x1 = a[:n], a[n:n + n * d].reshape(n, d), a[n + n * d:n + 2 * n * d].reshape(n, d)
+            model.zero_grad()
+            loss = cfm_loss(model, t, x0, x1, smin)
+            loss.backward()
+            np.concatenate([[float(loss)], flat_grad(model)]).astype("<f8").tofile(dst)
+            reply({"ok": True})
+        elif cmd[0] == "energycheck":
+            src, dst, n, steps, scale = cmd[1], cmd[2], int(cmd[3]), int(cmd[4]), float(cmd[5])
+            x = torch.from_numpy(np.fromfile(src, dtype="<f4").reshape(n, d))
+            e = energy_grad(model, x, steps, scale)
+            np.concatenate([[float(e)], flat_grad(model)]).astype("<f8").tofile(dst)
+            reply({"ok": True})
+        else:
+            reply({"error": f"unknown command {cmd[0]!r}"})
 
 if __name__ == "__main__":
     main()

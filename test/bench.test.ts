@@ -1,14 +1,21 @@
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { benchModel, latents, rowsToSoa, soaToRows } from '../bench/model.ts'
 import { OrtGenerator } from '../bench/ort.ts'
-import { startTorch } from '../bench/torch.ts'
+import { startTorch, torchPython } from '../bench/torch.ts'
+import { cfmDraws, relativeMaxDiff } from '../bench/training.ts'
 import { PlainField, foldedMacFlopPerEvaluation, integrateRk4Plain, macFlopPerEvaluation } from '../bench/plain-js.ts'
 import { peakKernel } from '../bench/peak.ts'
-import { relaxedSimdSupported } from '../shared/core/wasm.ts'
+import { core, relaxedSimdSupported } from '../shared/core/wasm.ts'
+import { sampleRing } from '../shared/data/gamma-ring.ts'
 import { PAPER_SPEC, type Mlp } from '../shared/model/spec.ts'
+import { cfmLossGrad } from '../shared/train/backprop.ts'
+import { energyGrad } from '../shared/train/loglik.ts'
 import { fieldPoint } from './reference/mlp.ts'
+
+/** Whether the bench's Python can import torch: the PyTorch agreement tests need it, and say so when skipped. */
+const hasTorch = spawnSync(torchPython(), ['-c', 'import torch'], { timeout: 60_000 }).status === 0
 
 /** RK4 in f64 on row-major points, with the reference field: the independent computation. */
 const rk4Reference = (m: Mlp, rows: Float32Array, n: number, steps: number): Float64Array => {
@@ -112,6 +119,82 @@ describe('bench', () => {
       if (saved === undefined) delete process.env.BAYESAMP_PYTHON
       else process.env.BAYESAMP_PYTHON = saved
     }
+  })
+
+  it('cfmDraws builds x_t and u from its t and x0 as eq. 3.4 says', () => {
+    const x1 = Float32Array.from([1, 2, -3, 4, 0.5, -0.25])
+    const { t, x0, xt, u } = cfmDraws(x1, 3, 2, 0.1)
+    expect(t.length).toBe(3)
+    for (const v of t) expect(v > 0 && v < 1).toBe(true)
+    for (let i = 0; i < 6; i++) {
+      const ti = t[i >> 1]
+      // f32 rounding of an f64 value of size ≲ 5: ≤ 2.4e-7 plus the f32 inputs' own rounding
+      expect(Math.abs(xt[i] - ((1 - 0.9 * ti) * x0[i] + ti * x1[i]))).toBeLessThan(1e-6)
+      expect(Math.abs(u[i] - (x1[i] - 0.9 * x0[i]))).toBeLessThan(1e-6)
+    }
+  })
+
+  it('relativeMaxDiff is the largest difference over the largest reference entry', () => {
+    expect(relativeMaxDiff([1, 2.5, -4], [1, 2, -4])).toBeCloseTo(0.5 / 4, 12)
+  })
+
+  describe.skipIf(!hasTorch)(`the PyTorch child (${torchPython()} with torch)`, () => {
+    // One child for the group: startup (import torch) is the slow part.
+    const m = benchModel()
+    const c = core('simd')
+    const n = 64
+    const x1 = sampleRing(c, 5, n)
+    const child = startTorch(m)
+    const torch = async () => {
+      const t = await child
+      if (typeof t === 'string') throw new Error(t)
+      return t
+    }
+
+    it('computes the CFM loss and gradient our fused kernel computes', async () => {
+      const sigmaMin = 1e-4
+      const dr = cfmDraws(x1, n, 2, sigmaMin)
+      const theirs = await (await torch()).cfmCheck(dr.t, dr.x0, x1, sigmaMin)
+      const ours = cfmLossGrad(c, m, dr.t, dr.xt, dr.u)
+      // Both in f32 from the same inputs (PyTorch forms x_t and u itself, in f32 instead of f64:
+      // ≲ 1 ulp per coordinate); they differ by summation order over 64 points and 32-wide layers:
+      // observed 1e-8 (loss) and 4e-7 (gradient, relative to its largest entry). 1e-6 and 1e-5
+      // leave room for that and fail on a wrong term (a missing σ_min or a wrong layer is ≳ 1e-3).
+      expect(Math.abs(ours.loss - theirs.value) / theirs.value).toBeLessThan(1e-6)
+      expect(relativeMaxDiff(ours.grad, theirs.grad)).toBeLessThan(1e-5)
+    })
+
+    it('computes the AdamMCMC energy and gradient loglik.ts computes', async () => {
+      const theirs = await (await torch()).energyCheck(x1, n, 8, 10)
+      const ours = energyGrad(c, m, x1, { solver: 'rk4', steps: 8 }, 10)
+      // f32 through 32 solver stages each, with autograd's and our adjoint's summation orders:
+      // observed 6e-8 (energy) and 2e-6 (gradient); 1e-6 and 1e-4 bound that with room, while a
+      // missing divergence or second-derivative term changes the gradient far beyond that.
+      expect(Math.abs(ours.energy - theirs.value) / Math.abs(theirs.value)).toBeLessThan(1e-6)
+      expect(relativeMaxDiff(ours.grad, theirs.grad)).toBeLessThan(1e-4)
+    })
+
+    it('times CFM epochs and energy evaluations on the training set it was given', async () => {
+      const t = await torch()
+      const data = sampleRing(c, 6, 200)
+      await t.loadData(data, 200)
+      const r = await t.cfm(2, 50, 4)
+      expect(r.steps).toBe(8)
+      expect(r.seconds).toBeGreaterThan(0)
+      // the CFM loss of an untrained field on the ring is of the order of E‖x1 − x0‖² ≈ 27
+      expect(r.loss).toBeGreaterThan(1)
+      expect(r.loss).toBeLessThan(1000)
+      await expect(t.cfm(1, 100, 4)).rejects.toThrow(/at least batch x per-epoch points/)
+      // The timed energy is the energy of the first `batch` points: the same number as above.
+      const e = await t.energy(2, 32, 8, 10)
+      const ours = energyGrad(c, m, data.subarray(0, 64), { solver: 'rk4', steps: 8 }, 10)
+      expect(Math.abs(e.energy - ours.energy) / Math.abs(ours.energy)).toBeLessThan(1e-6)
+    })
+
+    afterAll(async () => {
+      const t = await child
+      if (typeof t !== 'string') t.close()
+    })
   })
 
   // -------------------------------------------------------------------------------------
