@@ -10,7 +10,7 @@ import { decodeExperiment } from '../shared/config/experiment.ts'
 import { planStage, itemsKey } from '../shared/pipeline/stages.ts'
 import { bucketStore, decodeEvent, settle } from './runtime.ts'
 
-const PlanEvent = t.intersection([t.type({ config: t.unknown }), t.partial({ run: t.string })])
+const PlanEvent = t.intersection([t.type({ config: t.UnknownRecord }), t.partial({ run: t.string })])
 
 export interface PlanOutput {
   readonly run: string

@@ -9,7 +9,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js'
 import * as t from 'io-ts'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
 import { decodeExperiment, type Experiment } from '../shared/config/experiment.ts'
-import { type PipelineError, describe, exitCode, usageError } from '../shared/pipeline/errors.ts'
+import { type PipelineError, describe, exitCode, invalidKey, usageError } from '../shared/pipeline/errors.ts'
 import { configKey, runPrefix } from '../shared/pipeline/keys.ts'
 import { s3Store } from '../shared/store/s3.ts'
 import { scopedStore } from '../shared/store/scoped.ts'
@@ -24,7 +24,14 @@ export const bucketStore = (env: NodeJS.ProcessEnv = process.env): E.Either<Pipe
 }
 
 /** The store seen through the run's prefix: a key outside `runs/<run>/` is refused. */
-export const runStore = (store: ObjectStore, run: string): E.Either<PipelineError, ObjectStore> => scopedStore(store, `${runPrefix(run)}/`)
+export const runStore = (store: ObjectStore, run: string): E.Either<PipelineError, ObjectStore> =>
+  pipe(
+    E.tryCatch(
+      () => runPrefix(run),
+      (e) => invalidKey(`runs/${run}`, e instanceof Error ? e.message : String(e)),
+    ),
+    E.flatMap((prefix) => scopedStore(store, prefix)),
+  )
 
 /** Decodes an event, naming every path that does not fit. */
 export const decodeEvent = <A>(codec: t.Decoder<unknown, A>, event: unknown, what: string): E.Either<PipelineError, A> =>
