@@ -76,14 +76,18 @@ describe('bayesamp run (local, directory store)', () => {
     expect(reportOf(killed)).toBe(first)
   })
 
-  it('missing counts: the report lists the missing keys and nothing is reported', async () => {
+  it('missing or truncated counts: the report lists their keys and nothing is reported', async () => {
     const holed = join(dir, 'holed')
     cpSync(store, holed, { recursive: true })
     rmSync(join(holed, 'runs/smoke/report'), { recursive: true })
     rmSync(join(holed, 'runs/smoke/vib-k10/seed-1/counts/sample-2/shard-1.npy'))
-    await expect(bayesamp(['report', join(holed, 'runs/smoke')])).rejects.toMatchObject({
-      stderr: expect.stringContaining('vib-k10/seed-1/counts/sample-2/shard-1'),
-    })
+    // and one truncated: half its bytes
+    const cut = join(holed, 'runs/smoke/mcmc-s0.1/seed-0/counts/sample-1/shard-0.npy')
+    const bytes = readFileSync(cut)
+    writeFileSync(cut, bytes.subarray(0, bytes.length >> 1))
+    const failure = bayesamp(['report', join(holed, 'runs/smoke')])
+    await expect(failure).rejects.toMatchObject({ stderr: expect.stringContaining('vib-k10/seed-1/counts/sample-2/shard-1') })
+    await expect(failure).rejects.toMatchObject({ stderr: expect.stringContaining('mcmc-s0.1/seed-0/counts/sample-1/shard-0') })
     expect(existsSync(join(holed, 'runs/smoke/report/report.json'))).toBe(false)
   })
 
