@@ -197,7 +197,10 @@ export const generateStage = (
 
 export interface ReduceStageOptions {
   readonly allowPartial?: boolean
-  /** Only this group's report; absent: every group's and the comparison of all groups. */
+  /**
+   * Only this group's report (the comparison at `runs/<run>/report/` is not written); absent: every
+   * group's and the comparison of all groups.
+   */
   readonly group?: string
   /** A local folder holding the store's objects (the directory store's root), to read in place. */
   readonly localRoot?: string
@@ -230,7 +233,15 @@ export const reduceStage = (store: ObjectStore, x: Experiment, p: Plan, opts: Re
   const report = (runDir: string) =>
     attempt('reduce', coords, () =>
       reportCommand(
-        { run: runDir, allowPartial: opts.allowPartial, trainingSize: x.trainingSize, expect, levels: x.levels.length },
+        {
+          run: runDir,
+          allowPartial: opts.allowPartial,
+          trainingSize: x.trainingSize,
+          expect,
+          levels: x.levels.length,
+          // one group's reduce leaves the comparison of all groups (runs/<run>/report/) alone
+          comparison: opts.group === undefined,
+        },
         { info: () => {}, warn: () => {} },
       ),
     )
