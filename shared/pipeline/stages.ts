@@ -65,6 +65,14 @@ const timed = <A>(ma: TE.TaskEither<PipelineError, A>): TE.TaskEither<PipelineEr
 export const itemsKey = (run: string): string => `${runPrefix(run)}/plan/items.json`
 
 /**
+ * The plan's generation items as the `generate` Lambda's events, `{ run, group, seed, sample,
+ * shard }`: what {@link itemsKey} holds, and each Distributed Map child's input as it is (the
+ * handler recomputes keys and point ranges from the stored config).
+ */
+export const generationEvents = (p: Plan): Array<{ run: string; group: string; seed: number; sample: number; shard: number }> =>
+  p.generations.map((g) => ({ run: p.run, group: g.group, seed: g.seed, sample: g.sample, shard: g.shard }))
+
+/**
  * Expands the experiment and records it: `config.json` (the decoded config, defaults filled in)
  * and the generation items. A run that exists with a different config is refused, so that a name
  * never mixes two experiments.
@@ -87,7 +95,7 @@ export const planStage = (store: ObjectStore, x: Experiment, name?: string): TE.
           )
         : store.put(p.configKey, config),
     ),
-    TE.flatMap(() => store.put(itemsKey(p.run), encoder.encode(JSON.stringify(p.generations)))),
+    TE.flatMap(() => store.put(itemsKey(p.run), encoder.encode(JSON.stringify(generationEvents(p))))),
     TE.map(() => p),
   )
 }
