@@ -18,7 +18,7 @@ import { promisify } from 'node:util'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { App } from 'aws-cdk-lib'
 import { StateMachine } from 'aws-local-stepfunctions'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 import { type AslDefinition, forLocalInterpreter, stateMachineDefinition, STATES, trainingEnvironment } from '../cdk/asl.ts'
 import { TRAINING_CONTAINER } from '../cdk/constructs/training.ts'
@@ -152,9 +152,14 @@ const localHandlers = (calls: Calls) => ({
   },
 })
 
-/** Runs the definition on `input`; the result, or the ExecutionFailed event of a failed run. */
+/**
+ * Runs the definition on `input`: its result (or the ExecutionFailed event of a failed run), the
+ * handlers' calls, and the JSON log lines they printed (one per unit of work).
+ */
 const execute = async (input: unknown) => {
   const calls: Calls = { plan: [], items: [], train: [], generate: [], reduce: [] }
+  const logs: Array<{ stage: string; outcome: string; error?: string }> = []
+  const log = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void logs.push(JSON.parse(String(line))))
   const machine = new StateMachine(definition as never)
   const execution = machine.run(input as never, {
     overrides: {
@@ -168,13 +173,16 @@ const execute = async (input: unknown) => {
   const logged = (async () => {
     for await (const e of execution.eventLogs) events.push(e as unknown as Record<string, unknown>)
   })()
-  const result = await execution.result.then(
-    (output) => ({ ok: true as const, output: output as Record<string, unknown> }),
-    (error: unknown) => ({ ok: false as const, error: error as Error }),
-  )
+  const result = await execution.result
+    .then(
+      (output) => ({ ok: true as const, output: output as Record<string, unknown> }),
+      (error: unknown) => ({ ok: false as const, error: error as Error }),
+    )
+    .finally(() => log.mockRestore())
   await logged
   const failed = events.find((e) => e.type === 'ExecutionFailed') as { Error: string; Cause: unknown } | undefined
-  return { result, failed, calls }
+  const count = (stage: string, outcome: string) => logs.filter((l) => l.stage === stage && l.outcome === outcome).length
+  return { result, failed, calls, logs, logged: count }
 }
 
 // -------------------------------------------------------------------------------------
@@ -183,7 +191,7 @@ const execute = async (input: unknown) => {
 
 describe('the synthesized state machine, run locally against a loopback S3 server', () => {
   it('on examples/smoke.json writes the same report.json as the local runner', async () => {
-    const { result, calls } = await execute({ config: smokeConfig, run: 'smoke' })
+    const { result, calls, logs, logged } = await execute({ config: smokeConfig, run: 'smoke' })
     if (!result.ok) throw result.error
     const run = `${PREFIX}/runs/smoke`
 
@@ -197,6 +205,9 @@ describe('the synthesized state machine, run locally against a loopback S3 serve
       { run: 'smoke' },
     ])
     expect(result.output).toMatchObject({ run: 'smoke', itemsKey: `${run}/plan/items.json`, report: { skipped: false } })
+    // One log line per unit of work, each a success.
+    expect([logged('plan', 'ok'), logged('train', 'ok'), logged('generate', 'ok'), logged('reduce', 'ok')]).toEqual([1, 4, 32, 3])
+    expect(logs).toHaveLength(1 + 4 + 32 + 3)
 
     // The local runner on the same config, as a user runs it.
     const store = tempDir('local')
@@ -215,8 +226,9 @@ describe('the synthesized state machine, run locally against a loopback S3 serve
   }, 80_000)
 
   it('a malformed config fails the execution with the plan handler’s ConfigError, and nothing is written', async () => {
-    const { result, failed, calls } = await execute({ config: { ...smokeConfig, seedz: 3 }, run: 'bad' })
+    const { result, failed, calls, logs } = await execute({ config: { ...smokeConfig, seedz: 3 }, run: 'bad' })
     expect(result.ok).toBe(false)
+    expect(logs).toMatchObject([{ stage: 'plan', outcome: 'failed', error: 'ConfigError' }])
     expect(failed?.Error).toBe('ConfigError')
     expect(String(failed?.Cause)).toMatch(/seedz: unknown field/)
     expect(calls.plan).toHaveLength(1)
