@@ -15,8 +15,15 @@ const PlanEvent = t.intersection([t.type({ config: t.UnknownRecord }), t.partial
 export interface PlanOutput {
   readonly run: string
   readonly trainingJobs: ReadonlyArray<{ readonly run: string; readonly group: string; readonly seed: number }>
+  /** The S3 key of the items list in the bucket (`[<BAYESAMP_PREFIX>/]runs/<run>/plan/items.json`). */
   readonly itemsKey: string
   readonly groups: readonly string[]
+}
+
+/** The bucket's key of store key `key` under store prefix `prefix` (as the S3 store forms it). */
+const bucketKey = (prefix: string, key: string): string => {
+  const base = prefix.replace(/\/$/, '')
+  return base === '' ? key : `${base}/${key}`
 }
 
 export const handler = (event: unknown): Promise<PlanOutput> =>
@@ -32,7 +39,8 @@ export const handler = (event: unknown): Promise<PlanOutput> =>
       TE.map((p) => ({
         run: p.run,
         trainingJobs: p.trainings.map((j) => ({ run: p.run, group: j.group, seed: j.seed })),
-        itemsKey: itemsKey(p.run),
+        // the Distributed Map's ItemReader reads this key from the bucket itself: the store's prefix included
+        itemsKey: bucketKey(process.env.BAYESAMP_PREFIX ?? '', itemsKey(p.run)),
         groups: p.reductions.map((r) => r.group),
       })),
     ),

@@ -8,7 +8,10 @@
  *   Generate Distributed Map over the JSON array at s3://<bucket>/<itemsKey> (items
  *            { run, group, seed, sample, shard }) → GenerateShard: Lambda `generate` per item
  *   Reduce   Map over $.groups → ReduceGroup: Lambda `reduce` with { run, group }
- *   output   the plan's output plus `reports`, the reduce results in the order of $.groups
+ *   Report   Lambda `reduce` with { run } (no group): every group's report and the comparison
+ *            of all groups at runs/<run>/report/ (a per-group reduce writes only its group's)
+ *   output   the plan's output plus `reports`, the reduce results in the order of $.groups, and
+ *            `report`, the whole-run reduce's result
  *
  * JSONPath, not JSONata: the local interpreter that executes this definition in the tests
  * (aws-local-stepfunctions 3) implements JSONPath only.
@@ -47,6 +50,7 @@ export const STATES = {
   generateShard: 'GenerateShard',
   reduce: 'Reduce',
   reduceGroup: 'ReduceGroup',
+  report: 'Report',
 } as const
 
 /** Errors of the Lambda service (not of the handler) that a retry can cure. */
@@ -95,7 +99,7 @@ export interface PipelineStateMachineProps {
 // constructors
 // -------------------------------------------------------------------------------------
 
-/** Plan → Train (ECS) → Generate (Distributed Map, Lambda) → Reduce (Lambda), logged and traced. */
+/** Plan → Train (ECS) → Generate (Distributed Map, Lambda) → Reduce → Report (Lambda), logged and traced. */
 export class PipelineStateMachine extends Construct {
   readonly stateMachine: sfn.StateMachine
   readonly logGroup: logs.LogGroup
@@ -196,13 +200,19 @@ export class PipelineStateMachine extends Construct {
     })
     reduce.itemProcessor(reduceGroup)
 
+    // Report: the comparison across groups needs every group's counts, so one whole-run reduce.
+    const report = invoke(this, STATES.report, functions.reduce, 'comparison report of all groups', {
+      payload: sfn.TaskInput.fromObject({ run: sfn.JsonPath.stringAt('$.run') }),
+      resultPath: '$.report',
+    })
+
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.ONE_MONTH,
       removalPolicy: RemovalPolicy.DESTROY,
     })
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      comment: 'bayesamp: plan, train (ECS), generate (Distributed Map over Lambda), reduce',
-      definitionBody: sfn.DefinitionBody.fromChainable(plan.next(train).next(generate).next(reduce)),
+      comment: 'bayesamp: plan, train (ECS), generate (Distributed Map over Lambda), reduce, report',
+      definitionBody: sfn.DefinitionBody.fromChainable(plan.next(train).next(generate).next(reduce).next(report)),
       stateMachineType: sfn.StateMachineType.STANDARD,
       timeout: props.timeout ?? Duration.days(2),
       tracingEnabled: true,
@@ -225,7 +235,7 @@ const invoke = (
   id: string,
   fn: lambda.IFunction,
   comment: string,
-  options: { readonly resultPath?: string } = {},
+  options: { readonly resultPath?: string; readonly payload?: sfn.TaskInput } = {},
 ): tasks.LambdaInvoke => {
   const task = new tasks.LambdaInvoke(scope, id, {
     comment,

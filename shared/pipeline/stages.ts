@@ -65,6 +65,14 @@ const timed = <A>(ma: TE.TaskEither<PipelineError, A>): TE.TaskEither<PipelineEr
 export const itemsKey = (run: string): string => `${runPrefix(run)}/plan/items.json`
 
 /**
+ * The plan's generation items as the `generate` Lambda's events, `{ run, group, seed, sample,
+ * shard }`: what {@link itemsKey} holds, and each Distributed Map child's input as it is (the
+ * handler recomputes keys and point ranges from the stored config).
+ */
+export const generationEvents = (p: Plan): Array<{ run: string; group: string; seed: number; sample: number; shard: number }> =>
+  p.generations.map((g) => ({ run: p.run, group: g.group, seed: g.seed, sample: g.sample, shard: g.shard }))
+
+/**
  * Expands the experiment and records it: `config.json` (the decoded config, defaults filled in)
  * and the generation items. A run that exists with a different config is refused, so that a name
  * never mixes two experiments.
@@ -87,7 +95,7 @@ export const planStage = (store: ObjectStore, x: Experiment, name?: string): TE.
           )
         : store.put(p.configKey, config),
     ),
-    TE.flatMap(() => store.put(itemsKey(p.run), encoder.encode(JSON.stringify(p.generations)))),
+    TE.flatMap(() => store.put(itemsKey(p.run), encoder.encode(JSON.stringify(generationEvents(p))))),
     TE.map(() => p),
   )
 }
@@ -197,7 +205,10 @@ export const generateStage = (
 
 export interface ReduceStageOptions {
   readonly allowPartial?: boolean
-  /** Only this group's report; absent: every group's and the comparison of all groups. */
+  /**
+   * Only this group's report (the comparison at `runs/<run>/report/` is not written); absent: every
+   * group's and the comparison of all groups.
+   */
   readonly group?: string
   /** A local folder holding the store's objects (the directory store's root), to read in place. */
   readonly localRoot?: string
@@ -230,7 +241,15 @@ export const reduceStage = (store: ObjectStore, x: Experiment, p: Plan, opts: Re
   const report = (runDir: string) =>
     attempt('reduce', coords, () =>
       reportCommand(
-        { run: runDir, allowPartial: opts.allowPartial, trainingSize: x.trainingSize, expect, levels: x.levels.length },
+        {
+          run: runDir,
+          allowPartial: opts.allowPartial,
+          trainingSize: x.trainingSize,
+          expect,
+          levels: x.levels.length,
+          // one group's reduce leaves the comparison of all groups (runs/<run>/report/) alone
+          comparison: opts.group === undefined,
+        },
         { info: () => {}, warn: () => {} },
       ),
     )

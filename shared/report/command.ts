@@ -35,6 +35,11 @@ export interface ReportCommand {
   /** Truth points drawn for figure 1 (default 3000). */
   readonly ringPoints?: number
   readonly expect?: CountsExpectation
+  /**
+   * Also write the comparison across groups at `<run>/report/` (default true). A reduce of one
+   * group sets it false: a comparison of that group alone would overwrite the run's.
+   */
+  readonly comparison?: boolean
 }
 
 /** The logging the command needs (the CLI's logger fits). */
@@ -109,6 +114,7 @@ export const reportCommand = async (cmd: ReportCommand, log: ReportLog): Promise
     written.push(dir)
     log.info(`report: ${g.group}: ${g.grids.length} grid(s), ${g.grids[0]?.seeds.length ?? 0} seed(s) → ${join(dir, 'report.html')}`)
   }
+  if (cmd.comparison === false) return { written, missing: counts.missing }
   const all = reportData({
     title: `bayesamp report: ${counts.groups.map((g) => g.group).join(', ')}`,
     groups: counts.groups,

@@ -351,13 +351,14 @@ describe('state machine', () => {
     throw new Error(`no state ${name}`)
   }
 
-  it('Plan → Train → Generate → Reduce, JSONPath, logged and traced', () => {
+  it('Plan → Train → Generate → Reduce → Report, JSONPath, logged and traced', () => {
     expect(definition.StartAt).toBe(STATES.plan)
     expect(definition.QueryLanguage ?? 'JSONPath').toBe('JSONPath')
     expect(state(STATES.plan).Next).toBe(STATES.train)
     expect(state(STATES.train).Next).toBe(STATES.generate)
     expect(state(STATES.generate).Next).toBe(STATES.reduce)
-    expect(state(STATES.reduce).End).toBe(true)
+    expect(state(STATES.reduce).Next).toBe(STATES.report)
+    expect(state(STATES.report).End).toBe(true)
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -369,6 +370,16 @@ describe('state machine', () => {
     expect(state(STATES.plan)).toMatchObject({ Type: 'Task', Resource: LOCAL_ARNS.plan })
     expect(state(STATES.generateShard)).toMatchObject({ Type: 'Task', Resource: LOCAL_ARNS.generate, ResultPath: null })
     expect(state(STATES.reduceGroup)).toMatchObject({ Type: 'Task', Resource: LOCAL_ARNS.reduce })
+  })
+
+  it('Report: one whole-run reduce (the run, no group) after the per-group reduces', () => {
+    expect(state(STATES.report)).toMatchObject({
+      Type: 'Task',
+      Resource: LOCAL_ARNS.reduce,
+      Parameters: { 'run.$': '$.run' },
+      ResultPath: '$.report',
+    })
+    expect(Object.keys(state(STATES.report).Parameters as object)).toEqual(['run.$'])
   })
 
   it('Train: a Map over the training jobs running ECS RunTask .sync with RUN, GROUP, SEED overrides', () => {
@@ -604,7 +615,7 @@ describe('stateMachineDefinition', () => {
     expect(definition.States[STATES.generate].ItemReader).toBeDefined()
   })
 
-  it('runs in aws-local-stepfunctions: one training per job, one generate per item, one reduce per group', async () => {
+  it('runs in aws-local-stepfunctions: one training per job, one generate per item, one reduce per group, one report', async () => {
     installPromiseWithResolvers()
     const run = 'r-1'
     const jobs = [
@@ -619,6 +630,7 @@ describe('stateMachineDefinition', () => {
     const trained: Array<Record<string, string>> = []
     const generated: unknown[] = []
     const reduced: unknown[] = []
+    const reported: unknown[] = []
     let throttled = 0
     const handlers = {
       [STATES.plan]: async (input: unknown) => {
@@ -643,6 +655,10 @@ describe('stateMachineDefinition', () => {
       [STATES.reduceGroup]: async (input: { run: string; group: string }) => {
         reduced.push(input)
         return { report: `runs/${input.run}/${input.group}/report.json` }
+      },
+      [STATES.report]: async (input: unknown) => {
+        reported.push(input)
+        return { report: `runs/${run}/report/report.json` }
       },
     }
     const machine = new StateMachine(forLocalInterpreter(definition) as never)
@@ -671,7 +687,9 @@ describe('stateMachineDefinition', () => {
       run,
       itemsKey: `runs/${run}/items.json`,
       reports: [{ report: `runs/${run}/vib-k5/report.json` }, { report: `runs/${run}/mcmc-s0.1/report.json` }],
+      report: { report: `runs/${run}/report/report.json` },
     })
+    expect(reported).toEqual([{ run }])
   })
 
   it('runs in aws-local-stepfunctions: a handler error (not a service error) fails the execution', async () => {
