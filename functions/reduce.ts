@@ -7,7 +7,8 @@ import { pipe } from 'fp-ts/lib/function.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import * as t from 'io-ts'
 import { plan } from '../shared/pipeline/keys.ts'
-import { type StageOutcome, reduceStage } from '../shared/pipeline/stages.ts'
+import { reduceStage } from '../shared/pipeline/reduce.ts'
+import type { StageOutcome } from '../shared/pipeline/stages.ts'
 import { bucketStore, decodeEvent, runStore, settle, storedExperiment } from './runtime.ts'
 
 const ReduceEvent = t.intersection([t.type({ run: t.string }), t.partial({ group: t.string, allowPartial: t.boolean })])

@@ -16,7 +16,8 @@ import type { ObjectStore } from '../store/store.ts'
 import { type PipelineError, stageError } from './errors.ts'
 import { type Plan, runPrefix } from './keys.ts'
 import { runTasks } from './pool.ts'
-import { planStage, reduceStage } from './stages.ts'
+import { reduceStage } from './reduce.ts'
+import { planStage } from './stages.ts'
 
 export interface RunOptions {
   readonly config: string

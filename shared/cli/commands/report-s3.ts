@@ -6,7 +6,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { decodeExperiment } from '../../config/experiment.ts'
 import { describe } from '../../pipeline/errors.ts'
 import { configKey, plan, runPrefix } from '../../pipeline/keys.ts'
-import { reduceStage } from '../../pipeline/stages.ts'
+import { reduceStage } from '../../pipeline/reduce.ts'
 import { envStoreOptions, openStore } from '../../store/open.ts'
 
 /** Splits `s3://bucket/prefix/runs/<run>` into the store's root and the run name. */
