@@ -34,6 +34,8 @@ try {
   parentPort!.postMessage({ error: describeError(e) })
   throw e
 }
+// read the counter before saying ready: the first request may move it as soon as we have
+let seen = Atomics.load(ctrl, GEN)
 parentPort!.postMessage({ ready: true })
 
 /** The request of generation `gen`: posted before the counter moved, so it is there; wait briefly if not. */
@@ -46,7 +48,6 @@ const nextMessage = (): Message | undefined => {
   return undefined
 }
 
-let seen = Atomics.load(ctrl, GEN)
 let input: SharedArrayBuffer | undefined
 let output: SharedArrayBuffer | undefined
 for (;;) {

@@ -253,7 +253,6 @@ export class ChunkedGradient {
   private readonly ctrl: Int32Array
   private inputBuf: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(0)
   private outputBuf: ArrayBuffer | SharedArrayBuffer = new ArrayBuffer(0)
-  private acc = new Float64Array(0)
   private closed = false
   private failure: string | undefined
 
@@ -449,8 +448,9 @@ export class ChunkedGradient {
     const values = new Float64Array(this.outputBuf, 0, chunks)
     const grads = new Float32Array(this.outputBuf, 8 * chunks, chunks * r.G)
 
-    // wake the workers that have chunks, compute ours, wait for theirs
-    const active = this.workers.slice(0, r.threads - 1)
+    // wake the workers (every one, as the counter wakes them all; those past r.threads have no
+    // chunks), compute ours, wait for theirs
+    const active = this.workers
     if (active.length > 0) {
       Atomics.store(this.ctrl, DONE, 0)
       for (const w of active) {
@@ -474,17 +474,21 @@ export class ChunkedGradient {
     if (failures.length > 0)
       throw new Error(`ChunkedGradient: the ${kind} batch of ${B} points failed in ${failures.join('; ')}`)
 
-    // sum in chunk order, in f64
+    // sum in chunk order, in f64: for every k, ((w_0·g_0,k + w_1·g_1,k) + …) rounded once to f32
     const G = r.G
-    const acc = this.acc.length >= G ? this.acc.subarray(0, G).fill(0) : (this.acc = new Float64Array(G))
+    const w = new Float64Array(chunks)
     let value = 0
     for (let c = 0; c < chunks; c++) {
-      const w = kind === 'energy' ? 1 : chunkBounds(B, chunks, c).n / B
-      value += w * values[c]
-      const g = grads.subarray(c * G, (c + 1) * G)
-      for (let k = 0; k < G; k++) acc[k] += w * g[k]
+      w[c] = kind === 'energy' ? 1 : chunkBounds(B, chunks, c).n / B
+      value += w[c] * values[c]
     }
-    outs.forEach((o, i) => o.set(acc.subarray(i * P, (i + 1) * P)))
+    outs.forEach((o, i) => {
+      for (let k = 0, q = i * P; k < P; k++, q++) {
+        let s = 0
+        for (let c = 0, at = q; c < chunks; c++, at += G) s += w[c] * grads[at]
+        o[k] = s
+      }
+    })
     return value
   }
 
