@@ -22,7 +22,7 @@ import { importOnnx } from '../model/onnx.ts'
 import { OrtField } from '../model/ort.ts'
 import { reportCommand } from '../report/command.ts'
 import type { ObjectStore } from '../store/store.ts'
-import { type JobProgress, trainJob } from '../train/job.ts'
+import { type JobProgress, type TrainJobOptions, trainJob } from '../train/job.ts'
 import { posteriorFiles } from '../train/posterior.ts'
 import { type PipelineError, configError, stageError } from './errors.ts'
 import { type GenerationItem, type Plan, type TrainingJob, canonicalJson, plan, runPrefix, seedPrefix } from './keys.ts'
@@ -104,6 +104,7 @@ export const trainStage = (
   run: string,
   job: TrainingJob,
   onProgress?: (p: JobProgress) => void,
+  options: TrainJobOptions = {},
 ): TE.TaskEither<PipelineError, StageOutcome> =>
   pipe(
     store.exists(job.manifestKey),
@@ -113,7 +114,7 @@ export const trainStage = (
         : pipe(
             timed(
               pipe(
-                attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress))),
+                attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress, options))),
                 TE.flatMap((files) =>
                   pipe(
                     files,
