@@ -159,7 +159,7 @@ export class ChunkRunner {
     values: Float64Array,
     grads: Float32Array,
   ): { chunk: number; error: unknown } | undefined {
-    let chunk = -1
+    let chunk = thread // a failure before the first chunk is reported as the first chunk's
     try {
       this.layout(r)
       const c = this.core
