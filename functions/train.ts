@@ -1,7 +1,8 @@
 /**
  * The training container's main module (Dockerfile): one (group, seed) training of a run, its job
  * from the environment — `RUN`, `GROUP`, `SEED` (container overrides set by the state machine),
- * `BAYESAMP_BUCKET`, `BAYESAMP_PREFIX` (the stack). Exits 0 when the posterior is in the store
+ * `BAYESAMP_BUCKET`, `BAYESAMP_PREFIX` (the stack), and optionally `BAYESAMP_TRAIN_THREADS` (threads per
+ * batch, for a task with several vCPUs; 1 by default; the posterior does not depend on it). Exits 0 when the posterior is in the store
  * (trained now or before), otherwise with the error's exit code.
  */
 import * as E from 'fp-ts/lib/Either.js'
@@ -22,6 +23,16 @@ export const jobFromEnv = (env: NodeJS.ProcessEnv): E.Either<PipelineError, { ru
   return E.right({ run: env.RUN!, group: env.GROUP!, seed })
 }
 
+/** Threads per batch from `BAYESAMP_TRAIN_THREADS` (1 when unset or empty). */
+export const threadsFromEnv = (env: NodeJS.ProcessEnv): E.Either<PipelineError, number> => {
+  const v = env.BAYESAMP_TRAIN_THREADS
+  if (v === undefined || v === '') return E.right(1)
+  const n = Number(v)
+  return Number.isInteger(n) && n >= 1 && n <= 256
+    ? E.right(n)
+    : E.left(usageError(`training task: BAYESAMP_TRAIN_THREADS must be an integer from 1 to 256, got '${v}'`))
+}
+
 export const main = (env: NodeJS.ProcessEnv = process.env): Promise<StageOutcome> => {
   const job = jobFromEnv(env)
   return settle(
@@ -30,13 +41,14 @@ export const main = (env: NodeJS.ProcessEnv = process.env): Promise<StageOutcome
     pipe(
       TE.Do,
       TE.bind('job', () => TE.fromEither(job)),
+      TE.bindW('threads', () => TE.fromEither(threadsFromEnv(env))),
       TE.bindW('store', ({ job }) => TE.fromEither(E.flatMap(bucketStore(env), (s) => runStore(s, job.run)))),
       TE.bindW('x', ({ job, store }) => storedExperiment(store, job.run)),
-      TE.flatMap(({ job, store, x }) => {
+      TE.flatMap(({ job, threads, store, x }) => {
         const j = plan(x, job.run).trainings.find((t) => t.group === job.group && t.seed === job.seed)
         return j === undefined
           ? TE.left(stageError('train', { ...job }, `run ${job.run} plans no training (${job.group}, seed ${job.seed})`))
-          : trainStage(store, core(), x, job.run, j)
+          : trainStage(store, core(), x, job.run, j, undefined, { threads })
       }),
     ),
   )

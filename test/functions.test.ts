@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { handler as generate } from '../functions/generate.ts'
 import { handler as plan } from '../functions/plan.ts'
 import { handler as reduce } from '../functions/reduce.ts'
-import { jobFromEnv } from '../functions/train.ts'
+import { jobFromEnv, threadsFromEnv } from '../functions/train.ts'
 import { S3_CREDENTIALS, type S3Server, startS3Server } from './support/s3-server.ts'
 
 let s3: S3Server
@@ -55,5 +55,15 @@ describe('functions', () => {
     expect(jobFromEnv({ RUN: 'r', GROUP: 'vib-k1', SEED: '3' })).toEqual({ _tag: 'Right', right: { run: 'r', group: 'vib-k1', seed: 3 } })
     expect(jobFromEnv({ RUN: 'r' })).toMatchObject({ _tag: 'Left', left: { message: expect.stringMatching(/GROUP, SEED not set/) } })
     expect(jobFromEnv({ RUN: 'r', GROUP: 'g', SEED: '-1' })).toMatchObject({ _tag: 'Left', left: { message: expect.stringMatching(/SEED must be/) } })
+  })
+
+  it('reads the training threads from BAYESAMP_TRAIN_THREADS (1 when unset)', () => {
+    expect(threadsFromEnv({})).toEqual({ _tag: 'Right', right: 1 })
+    expect(threadsFromEnv({ BAYESAMP_TRAIN_THREADS: '4' })).toEqual({ _tag: 'Right', right: 4 })
+    for (const bad of ['0', '2.5', 'four'])
+      expect(threadsFromEnv({ BAYESAMP_TRAIN_THREADS: bad })).toMatchObject({
+        _tag: 'Left',
+        left: { message: expect.stringMatching(/BAYESAMP_TRAIN_THREADS must be an integer from 1 to 256/) },
+      })
   })
 })

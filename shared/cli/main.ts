@@ -99,6 +99,7 @@ cli
   .option('--seed <s>', 'training seed: the training set and every random draw', { default: 0 })
   .option('--value <v>', "VIB k or AdamMCMC σ (default: the config's first)")
   .option('--epochs <n>', 'CFM epochs (--method cfm)', { default: 2500 })
+  .option('--threads <n>', 'threads per batch (the trained weights do not depend on it)', { default: 1 })
   .option('--out <dir>', 'where posterior/ goes')
   .action(async (config: string, o: Record<string, unknown>) => {
     const method = String(o.method)
@@ -107,7 +108,10 @@ cli
     const value = o.value === undefined ? undefined : Number(o.value)
     if (value !== undefined && !(value > 0)) throw new RangeError(`--value: expected a positive number, got '${String(o.value)}'`)
     const { train } = await import('./commands/train.ts')
-    await train({ config, method, seed: integer('seed', o.seed), out: String(o.out), value, epochs: integer('epochs', o.epochs, 1) }, logOf(o))
+    await train(
+      { config, method, seed: integer('seed', o.seed), out: String(o.out), value, epochs: integer('epochs', o.epochs, 1), threads: integer('threads', o.threads, 1) },
+      logOf(o),
+    )
   })
 
 // loglik

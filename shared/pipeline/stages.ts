@@ -18,7 +18,7 @@ import type { GenerationPlan } from '../generate/plan.ts'
 import { importOnnx } from '../model/onnx.ts'
 import { OrtField } from '../model/ort.ts'
 import type { ObjectStore } from '../store/store.ts'
-import { type JobProgress, trainJob } from '../train/job.ts'
+import { type JobProgress, type TrainJobOptions, trainJob } from '../train/job.ts'
 import { posteriorFiles } from '../train/posterior.ts'
 import { type PipelineError, configError, stageError } from './errors.ts'
 import { type GenerationItem, type Plan, type TrainingJob, canonicalJson, plan, runPrefix, seedPrefix } from './keys.ts'
@@ -108,6 +108,7 @@ export const trainStage = (
   run: string,
   job: TrainingJob,
   onProgress?: (p: JobProgress) => void,
+  options: TrainJobOptions = {},
 ): TE.TaskEither<PipelineError, StageOutcome> =>
   pipe(
     store.exists(job.manifestKey),
@@ -117,7 +118,7 @@ export const trainStage = (
         : pipe(
             timed(
               pipe(
-                attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress))),
+                attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress, options))),
                 TE.flatMap((files) =>
                   pipe(
                     files,

@@ -15,11 +15,16 @@
  *   1000) an epoch is one permutation, as in the reference code;
  * - t of point i of step s: index s·B + i of STREAMS.time; x0: point s·B + i of STREAMS.latent.
  * A skipped step still consumes its draws, so skipping does not shift later steps.
+ *
+ * The loss and gradient of a batch are computed chunk by chunk (parallel.ts: `chunks` chunks,
+ * 8 by default, summed in chunk order with weights n_c/B), on `parallel`'s threads when given: the
+ * trained parameters depend on the number of chunks, not on the number of threads.
  */
 import type { Core } from '../core/wasm.ts'
 import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
 import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
-import { putDescriptor, trainKernels } from './backprop.ts'
+import { trainKernels } from './backprop.ts'
+import { ChunkedGradient, parallelProblem } from './parallel.ts'
 import { type Randomness, philoxRandomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
@@ -62,6 +67,10 @@ export interface CfmOptions {
   /** @default - philoxRandomness(core, seed) */
   readonly randomness?: Randomness
   readonly onEpoch?: (report: EpochReport) => void
+  /** Threads for the batches' chunks (not closed here). @default - every chunk in this thread */
+  readonly parallel?: ChunkedGradient
+  /** Chunks per batch when `parallel` is not given (it has its own). @default DEFAULT_CHUNKS */
+  readonly chunks?: number
 }
 
 export interface CfmResult {
@@ -132,6 +141,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
   const problem = trainingProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr)
   if (problem !== undefined) throw new RangeError(`trainCfm: ${problem}`)
   if (!isCount(maxSkips, 1)) throw new RangeError(`trainCfm: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
+  const gradient = chunkedGradient('trainCfm', core, opts)
 
   const spec = opts.spec
   const d = spec.dim
@@ -144,11 +154,9 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
   const k = trainKernels(core)
 
   return core.scoped(() => {
-    const desc = putDescriptor(core, spec)
     const data = core.putF32(opts.data)
     const params = core.putF32(init)
     const grad = core.allocF32(P)
-    const scratch = core.alloc(k.cfmScratchBytes(desc))
     const idx = core.allocU32(B)
     const t = core.allocF32(B)
     const x0 = core.allocF32(B * d)
@@ -170,7 +178,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
         core.f32(t, B).set(rnd.uniforms(STREAMS.time, s * B, B))
         rnd.normalsPtr(STREAMS.latent, s * B, B, d, x0)
         k.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
-        const loss = k.cfmLossGrad(params, desc, t, xt, u, B, grad, scratch)
+        const loss = gradient.cfm(spec, core.f32(params, P), core.f32(t, B), core.f32(xt, B * d), core.f32(u, B * d), core.f32(grad, P))
         if (Number.isFinite(loss) && allFinite(core.f32(grad, P))) {
           adam.update(params, grad)
           sum += loss
@@ -197,6 +205,27 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+/**
+ * The ChunkedGradient of a training: `o.parallel` (which must use `core`'s variant and, when
+ * `o.chunks` is given too, that many chunks), or an in-thread one with `o.chunks` chunks.
+ */
+export const chunkedGradient = (
+  who: string,
+  core: Core,
+  o: { readonly parallel?: ChunkedGradient; readonly chunks?: number },
+): ChunkedGradient => {
+  if (o.parallel === undefined) {
+    const problem = parallelProblem({ chunks: o.chunks })
+    if (problem !== undefined) throw new RangeError(`${who}: ${problem}`)
+    return ChunkedGradient.inThread({ chunks: o.chunks, variant: core.variant })
+  }
+  if (o.parallel.variant !== core.variant)
+    throw new RangeError(`${who}: the parallel gradient runs the ${o.parallel.variant} core, the training the ${core.variant} core`)
+  if (o.chunks !== undefined && o.chunks !== o.parallel.chunks)
+    throw new RangeError(`${who}: chunks is ${o.chunks} but the parallel gradient cuts batches into ${o.parallel.chunks}`)
+  return o.parallel
+}
 
 /**
  * The batches of a training: the data are visited as a sequence of random permutations,

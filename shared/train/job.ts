@@ -5,6 +5,9 @@
  * paper's section 4.1). Both methods start from a CFM fit (`pretrainEpochs`); VIB then fits the
  * mean-field posterior and draws `draws` weight sets; AdamMCMC runs a chain on the CNF negative
  * log-likelihood of the training set and keeps a sample every `thinning` epochs.
+ *
+ * `threads` splits every batch's loss and gradient across that many threads (parallel.ts); the
+ * batches are cut into `chunks` chunks whatever `threads` is, so the posterior does not depend on it.
  */
 import type { Experiment } from '../config/experiment.ts'
 import type { Core } from '../core/wasm.ts'
@@ -15,6 +18,7 @@ import type { TrainingJob } from '../pipeline/keys.ts'
 import { paperSigmaDelta, runAdamMcmc } from './adam-mcmc.ts'
 import { trainCfm } from './cfm.ts'
 import { mcmcEnergy } from './mcmc-energy.ts'
+import { ChunkedGradient } from './parallel.ts'
 import type { TrainedPosterior } from './posterior.ts'
 import { trainVib } from './vib.ts'
 
@@ -38,11 +42,34 @@ export const dataSource = (x: Experiment): DataSource => {
   return { kind: 'gamma-ring' }
 }
 
+export interface TrainJobOptions {
+  /** Threads per batch, this one included. @default 1 */
+  readonly threads?: number
+  /** Chunks per batch (the results depend on it, not on `threads`). @default DEFAULT_CHUNKS */
+  readonly chunks?: number
+}
+
 export const trainJob = async (
   core: Core,
   x: Experiment,
   job: TrainingJob,
   onProgress: (p: JobProgress) => void = () => {},
+  options: TrainJobOptions = {},
+): Promise<TrainedPosterior> => {
+  const parallel = await ChunkedGradient.start({ ...options, variant: core.variant })
+  try {
+    return await trainWith(core, x, job, onProgress, parallel)
+  } finally {
+    await parallel.close()
+  }
+}
+
+const trainWith = async (
+  core: Core,
+  x: Experiment,
+  job: TrainingJob,
+  onProgress: (p: JobProgress) => void,
+  parallel: ChunkedGradient,
 ): Promise<TrainedPosterior> => {
   const started = performance.now()
   const data = await loadDataset(core, dataSource(x), x.trainingSize, job.seed)
@@ -57,6 +84,7 @@ export const trainJob = async (
     optimizer: t.optimizer,
     sigmaMin: t.sigmaMin,
     seed: job.seed,
+    parallel,
   }
   const spec = job.method === 'vib' ? x.methods.vib : x.methods.mcmc
   if (spec === undefined) throw new RangeError(`methods.${job.method}: not configured, but a ${job.method} job was planned`)
@@ -114,6 +142,7 @@ export const trainJob = async (
     batchesPerEpoch: t.batchesPerEpoch,
     seed: job.seed,
     solver: m.solver,
+    parallel,
   })
   const iterationsPerEpoch = t.batchesPerEpoch
   const sigmaDelta = m.sigmaDelta ?? paperSigmaDelta(parameterCount(x.model))

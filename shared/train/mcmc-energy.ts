@@ -9,12 +9,17 @@
  * solver from data to latent, exact divergence, backpropagation through the solver steps. No prior
  * term (the reference has none). Iteration k uses batch k of a sequence of random permutations of
  * the data on its own stream, so the chain's θ and its proposal τ are scored on the same batch.
+ *
+ * The batch is cut into `chunks` chunks (parallel.ts, 8 by default), each scored with the same
+ * scale N/B and summed in chunk order, on `parallel`'s threads when given: the energy and its
+ * gradient depend on the number of chunks, not on the number of threads.
  */
 import type { Core } from '../core/wasm.ts'
-import { type MlpSpec, mlp } from '../model/spec.ts'
+import { type MlpSpec, parameterCount } from '../model/spec.ts'
 import type { Energy } from './adam-mcmc.ts'
-import { STREAMS, batchSequence } from './cfm.ts'
-import { energyGrad } from './loglik.ts'
+import { STREAMS, batchSequence, chunkedGradient } from './cfm.ts'
+import { loglikOptionsProblem } from './loglik.ts'
+import type { ChunkedGradient } from './parallel.ts'
 import { type Randomness, philoxRandomness } from './random.ts'
 
 /** The permutation stream of the chain's minibatches (apart from CFM pretraining's). */
@@ -28,9 +33,21 @@ export interface McmcEnergyOptions {
   readonly batchesPerEpoch: number
   readonly seed: number
   readonly solver: { readonly kind: 'euler' | 'midpoint' | 'rk4'; readonly steps: number }
+  /** Threads for the batches' chunks (not closed here). @default - every chunk in this thread */
+  readonly parallel?: ChunkedGradient
+  /** Chunks per batch when `parallel` is not given (it has its own). @default DEFAULT_CHUNKS */
+  readonly chunks?: number
 }
 
+/**
+ * The minibatch energy of AdamMCMC; its `grad` is one buffer reused from call to call (the sampler
+ * copies it at once).
+ */
 export const mcmcEnergy = (core: Core, o: McmcEnergyOptions): Energy => {
+  const loglik = { solver: o.solver.kind, steps: o.solver.steps }
+  const problem = loglikOptionsProblem(loglik)
+  if (problem !== undefined) throw new RangeError(`mcmcEnergy: solver: ${problem}`)
+  const gradient = chunkedGradient('mcmcEnergy', core, o)
   const d = o.spec.dim
   const n = o.data.length / d
   const B = Math.min(o.batchSize, n)
@@ -41,12 +58,15 @@ export const mcmcEnergy = (core: Core, o: McmcEnergyOptions): Energy => {
   }
   const idxPtr = core.alloc(4 * B)
   const next = batchSequence(core, rnd, n, B, idxPtr)
+  // the batch SoA [d][B], as the kernels read it
   const batch = new Float32Array(B * d)
+  const grad = new Float32Array(parameterCount(o.spec))
   const scale = n / B
   return (theta, iteration) => {
     next(iteration)
     const idx = core.i32(idxPtr, B)
-    for (let i = 0; i < B; i++) for (let j = 0; j < d; j++) batch[i * d + j] = o.data[idx[i] * d + j]
-    return energyGrad(core, mlp(o.spec, theta), batch, { solver: o.solver.kind, steps: o.solver.steps }, scale)
+    for (let i = 0; i < B; i++) for (let j = 0; j < d; j++) batch[j * B + i] = o.data[idx[i] * d + j]
+    const energy = gradient.energy(o.spec, theta, batch, loglik, scale, grad)
+    return { energy, grad }
   }
 }

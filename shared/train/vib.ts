@@ -33,13 +33,19 @@
  * Randomness (seeded, counter-based): initialisation, batches, t and x0 exactly as trainCfm
  * (STREAMS of cfm.ts); the local-reparameterization noise of point p of step s is point s·B + p of
  * VIB_STREAMS.noise (rows R = the widths of all layer outputs; vib_noise in the core).
+ *
+ * The data term of a batch and its gradient are computed chunk by chunk (parallel.ts: `chunks`
+ * chunks, 8 by default, each generating its own points' noise, summed in chunk order with weights
+ * n_c/B), on `parallel`'s threads when given; the KL term once per step, in this thread. The trained
+ * (μ, ρ) depend on the number of chunks, not on the number of threads.
  */
 import { normalsPtr } from '../core/rng.ts'
 import type { Core } from '../core/wasm.ts'
 import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
 import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
 import { fromSoa, putDescriptor, toSoa, trainKernels } from './backprop.ts'
-import { STREAMS, allFinite, batchSequence, initParams, trainingProblem } from './cfm.ts'
+import { STREAMS, allFinite, batchSequence, chunkedGradient, initParams, trainingProblem } from './cfm.ts'
+import type { ChunkedGradient } from './parallel.ts'
 import { type Randomness, philoxRandomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
@@ -114,6 +120,10 @@ export interface VibOptions {
    */
   readonly randomness?: Randomness
   readonly onEpoch?: (report: VibEpochReport) => void
+  /** Threads for the batches' chunks (not closed here). @default - every chunk in this thread */
+  readonly parallel?: ChunkedGradient
+  /** Chunks per batch when `parallel` is not given (it has its own). @default DEFAULT_CHUNKS */
+  readonly chunks?: number
 }
 
 export interface VibResult {
@@ -437,13 +447,13 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
   if (!Number.isInteger(maxSkips) || maxSkips < 1)
     throw new RangeError(`trainVib: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
   if (specProblem(opts.spec) !== undefined) throw new RangeError(`trainVib: spec: ${specProblem(opts.spec)}`)
+  const gradient = chunkedGradient('trainVib', core, opts)
 
   const spec = opts.spec
   const d = spec.dim
   const N = opts.data.length / d
   const P = parameterCount(spec)
   const B = batchSize
-  const R = noiseRows(spec)
   const rnd = opts.randomness ?? philoxRandomness(core, opts.seed)
   const start = opts.init === undefined ? initParams(spec, rnd) : 'params' in opts.init ? opts.init.params : opts.init
   const init = mlp(spec, start).params
@@ -451,7 +461,6 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
   const vk = vibKernels(core)
 
   return core.scoped(() => {
-    const desc = putDescriptor(core, spec)
     const data = core.putF32(opts.data)
     // θ = [μ | ρ] and its gradient, contiguous so that one Adam state covers both
     const theta = core.allocF32(2 * P)
@@ -462,13 +471,11 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
     const gradRho = grad + 4 * P
     const coef = core.putF32(klCoefficients(spec, normalization, k, N, B))
     const klOut = core.allocF64(2)
-    const scratch = core.alloc(vk.scratchBytes(desc))
     const idx = core.allocU32(B)
     const t = core.allocF32(B)
     const x0 = core.allocF32(B * d)
     const xt = core.allocF32(B * d)
     const u = core.allocF32(B * d)
-    const eps = core.allocF32(B * R)
     const adam = new Adam(core, 2 * P, lr, optimizer)
     const batchIndices = batchSequence(core, rnd, N, B, idx)
 
@@ -490,8 +497,17 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
         core.f32(t, B).set(rnd.uniforms(STREAMS.time, s * B, B))
         rnd.normalsPtr(STREAMS.latent, s * B, B, d, x0)
         tk.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
-        vk.noise(opts.seed, VIB_STREAMS.noise, s * B, B, R, eps)
-        const data_ = vk.lossGrad(theta, rho, desc, t, xt, u, eps, B, grad, gradRho, scratch)
+        const data_ = gradient.vib(
+          spec,
+          core.f32(theta, P),
+          core.f32(rho, P),
+          core.f32(t, B),
+          core.f32(xt, B * d),
+          core.f32(u, B * d),
+          { seed: opts.seed, stream: VIB_STREAMS.noise, start: s * B },
+          core.f32(grad, P),
+          core.f32(gradRho, P),
+        )
         vk.kl(theta, rho, P, priorScale, coef, grad, gradRho, klOut)
         const [weighted, raw] = core.f64(klOut, 2)
         const loss = data_ + weighted

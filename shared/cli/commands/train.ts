@@ -2,6 +2,7 @@
  * `bayesamp train`: one training of an experiment config, written to a folder as the pipeline
  * writes it (posterior/sample-<i>.onnx, posterior/manifest.json last, the training set as .npy).
  * `--method cfm` fits a plain CFM model (one sample) — the pretraining both Bayesian methods start from.
+ * `--threads N` splits each batch across N threads; the trained weights do not depend on N.
  */
 import { join } from 'node:path'
 import * as E from 'fp-ts/lib/Either.js'
@@ -11,8 +12,9 @@ import { loadDataset } from '../../data/dataset.ts'
 import { writeFileAtomic } from '../../io/atomic.ts'
 import { describe } from '../../pipeline/errors.ts'
 import { formatNumber } from '../../pipeline/keys.ts'
-import { trainCfm } from '../../train/cfm.ts'
+import { type CfmResult, trainCfm } from '../../train/cfm.ts'
 import { dataSource, trainJob } from '../../train/job.ts'
+import { ChunkedGradient } from '../../train/parallel.ts'
 import { type TrainedPosterior, posteriorFiles } from '../../train/posterior.ts'
 import type { Logger } from '../logger.ts'
 import { Progress } from '../progress.ts'
@@ -26,6 +28,8 @@ export interface TrainCommand {
   readonly value?: number
   /** CFM only. */
   readonly epochs?: number
+  /** Threads per batch, this one included. @default 1 */
+  readonly threads?: number
 }
 
 export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPosterior> => {
@@ -41,18 +45,25 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
       const started = performance.now()
       const data = await loadDataset(c, dataSource(x), x.trainingSize, cmd.seed)
       const t = x.training
-      const r = trainCfm(c, {
-        spec: x.model,
-        data: data.points,
-        epochs,
-        batchSize: Math.min(t.batchSize, data.n),
-        batchesPerEpoch: t.batchesPerEpoch,
-        lr: t.lr,
-        optimizer: t.optimizer,
-        sigmaMin: t.sigmaMin,
-        seed: cmd.seed,
-        onEpoch: (e) => bar.update(e.epoch + 1, epochs, `loss ${e.loss.toPrecision(4)}`),
-      })
+      const parallel = await ChunkedGradient.start({ threads: cmd.threads, variant: c.variant })
+      let r: CfmResult
+      try {
+        r = trainCfm(c, {
+          spec: x.model,
+          data: data.points,
+          epochs,
+          batchSize: Math.min(t.batchSize, data.n),
+          batchesPerEpoch: t.batchesPerEpoch,
+          lr: t.lr,
+          optimizer: t.optimizer,
+          sigmaMin: t.sigmaMin,
+          seed: cmd.seed,
+          parallel,
+          onEpoch: (e) => bar.update(e.epoch + 1, epochs, `loss ${e.loss.toPrecision(4)}`),
+        })
+      } finally {
+        await parallel.close()
+      }
       posterior = {
         method: 'cfm',
         hyperparameters: { epochs, lr: t.lr, batchSize: t.batchSize, batchesPerEpoch: t.batchesPerEpoch, sigmaMin: t.sigmaMin },
@@ -71,8 +82,12 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
       const hyperparameter = cmd.method === 'vib' ? 'k' : 'sigma'
       const group = `${cmd.method}-${hyperparameter === 'k' ? 'k' : 's'}${formatNumber(value)}`
       const samples = cmd.method === 'vib' ? x.methods.vib!.draws : x.methods.mcmc!.samples
-      posterior = await trainJob(c, x, { group, method: cmd.method, hyperparameter, value, seed: cmd.seed, samples, manifestKey: '' }, (p) =>
-        bar.update(p.epoch, p.epochs, `${p.phase} loss ${p.loss.toPrecision(4)}${p.acceptance === undefined ? '' : ` acceptance ${p.acceptance.toFixed(2)}`}`),
+      posterior = await trainJob(
+        c,
+        x,
+        { group, method: cmd.method, hyperparameter, value, seed: cmd.seed, samples, manifestKey: '' },
+        (p) => bar.update(p.epoch, p.epochs, `${p.phase} loss ${p.loss.toPrecision(4)}${p.acceptance === undefined ? '' : ` acceptance ${p.acceptance.toFixed(2)}`}`),
+        { threads: cmd.threads },
       )
     }
   } finally {
