@@ -121,6 +121,11 @@ export interface McmcSpec {
   readonly sigmaDelta?: number
   /** Inverse temperature λ (3.9). */
   readonly lambda: number
+  /**
+   * Adam's learning rate in the chain; absent: `training.lr`, as in the paper. With an exact
+   * Metropolis–Hastings step a smaller one may be needed for a useful acceptance rate (README).
+   */
+  readonly lr?: number
   /** Epochs between kept samples. */
   readonly thinning: number
   /** Kept samples n_MCMC per chain. */
@@ -301,6 +306,7 @@ const mcmc: Codec<McmcSpec> = struct('an mcmc spec', {
   sigma: grid,
   sigmaDelta: optional(nonNegativeNumber),
   lambda: withDefault(positiveNumber, 1),
+  lr: optional(positiveNumber),
   thinning: withDefault(positiveInteger, 100),
   samples: withDefault(atLeastTwo, 10),
   burnIn: withDefault(nonNegativeInteger, 10),

@@ -150,7 +150,10 @@ const trainWith = async (
   const r = runAdamMcmc(core, {
     theta0: init.params,
     energy,
-    lr: t.lr,
+    // a minibatch energy: θ is re-scored on every iteration's batch, so that U(τ) − U(θ) compares
+    // the two points on the same data (not two batches' noise, hundreds of nats at N/B = 10)
+    stochastic: true,
+    lr: m.lr ?? t.lr,
     betas: [t.optimizer.beta1, t.optimizer.beta2],
     eps: t.optimizer.eps,
     sigma: job.value,
@@ -173,6 +176,7 @@ const trainWith = async (
       sigma: job.value,
       sigmaDelta,
       lambda: m.lambda,
+      lr: m.lr ?? t.lr,
       thinning: m.thinning,
       samples: m.samples,
       burnIn: m.burnIn,
