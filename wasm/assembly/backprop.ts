@@ -25,6 +25,8 @@
 // associates the sums differently, so a multi-threaded caller must fix the chunking, not the
 // thread count, to keep the same bits.
 
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k } from "./vmath";
+
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
@@ -186,70 +188,101 @@ const MAGIC_BIAS: f32 = 12583039.0;
   v128.store(g, f32x4.sub(f32x4.splat(1.0), f32x4.mul(f, f)));
 }
 
-/**
- * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
- * entry, f(z) on exit) and writes f'(z) to `g`.
- *   ELU:  f = z > 0 ? z : expm1(z),     f' = z > 0 ? 1 : f + 1
- *   SiLU: f = z·s with s = 1/(1 + e^−z), f' = s·(1 + z·(1 − s))
- *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|) (no cancellation near 0), f' = 1 − f²
- *   ReLU: f = max(z, 0),                f' = z > 0 ? 1 : 0
- */
-export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): void {
-  const one = f32x4.splat(1.0);
-  const zero = f32x4.splat(0.0);
+/** ELU of `rows` rows in place and f' to `g` (see activateRows). */
+function eluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  // the exp constants from vmath's table, loaded once (v128.const costs V8 three instructions per
+  // use inside a loop)
+  const log2e = k(K_LOG2E), magic = k(K_MAGIC), xMin = k(K_X_MIN), one = k(K_ONE);
+  const e1 = k(K_E1), e2 = k(K_E2), e3 = k(K_E3), e4 = k(K_E4), e5 = k(K_E5);
+  const len = <usize>np << 2;
+  const gOff = g - h;
+  for (let row = h, end = h + <usize>rows * ROW; row < end; row += ROW) {
+    // four independent vectors per iteration: the exp is a dependent chain, interleaving four of
+    // them hides its latency
+    for (let q = row, e = row + len; q < e; q += 64) {
+      const z0 = v128.load(q);
+      const z1 = v128.load(q, 16);
+      const z2 = v128.load(q, 32);
+      const z3 = v128.load(q, 48);
+      // f' = e^{min(z, 0)}, f = max(z, f' − 1)
+      const x0 = expEluK(z0, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x1 = expEluK(z1, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x2 = expEluK(z2, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x3 = expEluK(z3, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      v128.store(q, f32x4.pmax(z0, f32x4.sub(x0, one)));
+      v128.store(q, f32x4.pmax(z1, f32x4.sub(x1, one)), 16);
+      v128.store(q, f32x4.pmax(z2, f32x4.sub(x2, one)), 32);
+      v128.store(q, f32x4.pmax(z3, f32x4.sub(x3, one)), 48);
+      const gq = q + gOff;
+      v128.store(gq, x0);
+      v128.store(gq, x1, 16);
+      v128.store(gq, x2, 32);
+      v128.store(gq, x3, 48);
+    }
+  }
+}
+
+/** SiLU of `rows` rows in place and f' to `g` (see activateRows). */
+function siluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
   for (let o = 0; o < rows; o++) {
     const hr = h + <usize>o * ROW;
     const gr = g + <usize>o * ROW;
-    const end = <usize>np << 2;
-    if (act == ACT_ELU) {
-      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
-      // four of them hides its latency
-      for (let k: usize = 0; k < end; k += 64) {
-        const z0 = v128.load(hr + k);
-        const z1 = v128.load(hr + k, 16);
-        const z2 = v128.load(hr + k, 32);
-        const z3 = v128.load(hr + k, 48);
-        const e0 = vexpm1(z0);
-        const e1 = vexpm1(z1);
-        const e2 = vexpm1(z2);
-        const e3 = vexpm1(z3);
-        const p0 = f32x4.gt(z0, zero);
-        const p1 = f32x4.gt(z1, zero);
-        const p2 = f32x4.gt(z2, zero);
-        const p3 = f32x4.gt(z3, zero);
-        v128.store(hr + k, v128.bitselect(z0, e0, p0));
-        v128.store(hr + k, v128.bitselect(z1, e1, p1), 16);
-        v128.store(hr + k, v128.bitselect(z2, e2, p2), 32);
-        v128.store(hr + k, v128.bitselect(z3, e3, p3), 48);
-        // f' = e^z = expm1(z) + 1 for z ≤ 0
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e0, one), p0));
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e1, one), p1), 16);
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e2, one), p2), 32);
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e3, one), p3), 48);
-      }
-    } else if (act == ACT_SILU) {
-      for (let k: usize = 0; k < end; k += 64) {
-        siluAt(hr + k, gr + k);
-        siluAt(hr + k + 16, gr + k + 16);
-        siluAt(hr + k + 32, gr + k + 32);
-        siluAt(hr + k + 48, gr + k + 48);
-      }
-    } else if (act == ACT_TANH) {
-      for (let k: usize = 0; k < end; k += 64) {
-        tanhAt(hr + k, gr + k);
-        tanhAt(hr + k + 16, gr + k + 16);
-        tanhAt(hr + k + 32, gr + k + 32);
-        tanhAt(hr + k + 48, gr + k + 48);
-      }
-    } else {
-      for (let k: usize = 0; k < end; k += 16) {
-        const z = v128.load(hr + k);
-        const pos = f32x4.gt(z, zero);
-        v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
-        v128.store(gr + k, v128.and(one, pos));
-      }
+    for (let k: usize = 0; k < end; k += 64) {
+      siluAt(hr + k, gr + k);
+      siluAt(hr + k + 16, gr + k + 16);
+      siluAt(hr + k + 32, gr + k + 32);
+      siluAt(hr + k + 48, gr + k + 48);
     }
   }
+}
+
+/** tanh of `rows` rows in place and f' to `g` (see activateRows). */
+function tanhRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
+  for (let o = 0; o < rows; o++) {
+    const hr = h + <usize>o * ROW;
+    const gr = g + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 64) {
+      tanhAt(hr + k, gr + k);
+      tanhAt(hr + k + 16, gr + k + 16);
+      tanhAt(hr + k + 32, gr + k + 32);
+      tanhAt(hr + k + 48, gr + k + 48);
+    }
+  }
+}
+
+/** ReLU of `rows` rows in place and f' to `g` (see activateRows). */
+function reluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const one = f32x4.splat(1.0);
+  const zero = f32x4.splat(0.0);
+  const end = <usize>np << 2;
+  for (let o = 0; o < rows; o++) {
+    const hr = h + <usize>o * ROW;
+    const gr = g + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 16) {
+      const z = v128.load(hr + k);
+      v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
+      v128.store(gr + k, v128.and(one, f32x4.gt(z, zero)));
+    }
+  }
+}
+
+/**
+ * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
+ * entry, f(z) on exit) and writes f'(z) to `g`.
+ *   ELU:  e = e^{min(z, 0)} (vmath.ts expEluK: ELU's own reduction and degree-5 polynomial),
+ *         f = max(z, e − 1) (bit-identical to the generation kernel's ELU), f' = e (1 for z ≥ 0)
+ *   SiLU: f = z·s with s = 1/(1 + e^−z), f' = s·(1 + z·(1 − s))
+ *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|) (no cancellation near 0), f' = 1 − f²
+ *   ReLU: f = max(z, 0),                f' = z > 0 ? 1 : 0
+ * One loop function per activation (V8 compiles a function with one hot loop best).
+ */
+export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): void {
+  if (act == ACT_ELU) eluRows(h, g, rows, np);
+  else if (act == ACT_SILU) siluRows(h, g, rows, np);
+  else if (act == ACT_TANH) tanhRows(h, g, rows, np);
+  else reluRows(h, g, rows, np);
 }
 
 // -------------------------------------------------------------------------------------
