@@ -291,29 +291,30 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
 
 /**
  * z[o][p] = b[o] + Σ_i W[o][i]·x[i][p] for one block, `np` points (a multiple of 16).
- * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop.
+ * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop,
+ * stepping the input pointer against its end (the weights broadcast by load32_splat).
  */
 export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, nOut: i32, np: i32): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>np << 2;
+  const span = <usize>nIn * ROW;
   let o = 0;
   for (; o + 2 <= nOut; o += 2) {
     const w0 = W + <usize>o * rowW;
-    const w1 = w0 + rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
-    const b1 = f32x4.splat(load<f32>(b + (<usize>o << 2), 4));
+    const b0 = v128.load32_splat(b + (<usize>o << 2));
+    const b1 = v128.load32_splat(b + (<usize>o << 2), 4);
     const z0 = z + <usize>o * ROW;
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
       let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
+      let wp = w0;
+      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
         const x0 = v128.load(xp);
         const x1 = v128.load(xp, 16);
         const x2 = v128.load(xp, 32);
         const x3 = v128.load(xp, 48);
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
-        const c1 = f32x4.splat(load<f32>(w1 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp + rowW);
         a00 = madd(c0, x0, a00);
         a01 = madd(c0, x1, a01);
         a02 = madd(c0, x2, a02);
@@ -322,7 +323,7 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
         a11 = madd(c1, x1, a11);
         a12 = madd(c1, x2, a12);
         a13 = madd(c1, x3, a13);
-        xp += ROW;
+        wp += 4;
       }
       const zp = z0 + k;
       v128.store(zp, a00);
@@ -338,18 +339,18 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
   if (o < nOut) {
     // odd width: one neuron × 16 points
     const w0 = W + <usize>o * rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
+    const b0 = v128.load32_splat(b + (<usize>o << 2));
     const z0 = z + <usize>o * ROW;
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+      let wp = w0;
+      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
+        const c0 = v128.load32_splat(wp);
         a00 = madd(c0, v128.load(xp), a00);
         a01 = madd(c0, v128.load(xp, 16), a01);
         a02 = madd(c0, v128.load(xp, 32), a02);
         a03 = madd(c0, v128.load(xp, 48), a03);
-        xp += ROW;
+        wp += 4;
       }
       const zp = z0 + k;
       v128.store(zp, a00);
@@ -442,7 +443,6 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
   let o = 0;
   for (; o + 2 <= nOut; o += 2) {
     const d0 = dz + <usize>o * ROW;
-    const d1 = d0 + ROW;
     const g0 = gW + <usize>o * rowG;
     const g1 = g0 + rowG;
     for (let i = 0; i < in4; i += 4) {
@@ -450,14 +450,15 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
       const gi1 = g1 + (<usize>i << 4);
       let a00 = v128.load(gi0), a01 = v128.load(gi0, 16), a02 = v128.load(gi0, 32), a03 = v128.load(gi0, 48);
       let a10 = v128.load(gi1), a11 = v128.load(gi1, 16), a12 = v128.load(gi1, 32), a13 = v128.load(gi1, 48);
-      const x0 = x + <usize>i * ROW;
-      for (let k: usize = 0; k < end; k += 16) {
-        const e0 = v128.load(d0 + k);
-        const e1 = v128.load(d1 + k);
-        const xa = v128.load(x0 + k);
-        const xb = v128.load(x0 + ROW + k);
-        const xc = v128.load(x0 + 2 * ROW + k);
-        const xd = v128.load(x0 + 3 * ROW + k);
+      // one pointer over dz row o, one over x row i; the other rows at constant offsets (ROW)
+      let xp = x + <usize>i * ROW;
+      for (let dp = d0, de = d0 + end; dp < de; dp += 16) {
+        const e0 = v128.load(dp);
+        const e1 = v128.load(dp, ROW);
+        const xa = v128.load(xp);
+        const xb = v128.load(xp, ROW);
+        const xc = v128.load(xp, 2 * ROW);
+        const xd = v128.load(xp, 3 * ROW);
         a00 = madd(e0, xa, a00);
         a01 = madd(e0, xb, a01);
         a02 = madd(e0, xc, a02);
@@ -466,6 +467,7 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
         a11 = madd(e1, xb, a11);
         a12 = madd(e1, xc, a12);
         a13 = madd(e1, xd, a13);
+        xp += 16;
       }
       v128.store(gi0, a00);
       v128.store(gi0, a01, 16);
@@ -500,26 +502,27 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
 
 /**
  * dx[i][p] = Σ_o W[o][i]·dz[o][p], times g[i][p] when `g` ≠ 0 (turning dL/dh into dL/dz of
- * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost.
+ * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost, stepping the
+ * dz pointer against its end.
  */
 export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn: i32, nOut: i32, np: i32): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>np << 2;
+  const span = <usize>nOut * ROW;
   let i = 0;
   for (; i + 2 <= nIn; i += 2) {
     const wc = W + (<usize>i << 2);
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
       let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-      let dp = dz + k;
       let wp = wc;
-      for (let o = 0; o < nOut; o++) {
+      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
         const e0 = v128.load(dp);
         const e1 = v128.load(dp, 16);
         const e2 = v128.load(dp, 32);
         const e3 = v128.load(dp, 48);
-        const c0 = f32x4.splat(load<f32>(wp));
-        const c1 = f32x4.splat(load<f32>(wp, 4));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp, 4);
         a00 = madd(c0, e0, a00);
         a01 = madd(c0, e1, a01);
         a02 = madd(c0, e2, a02);
@@ -528,7 +531,6 @@ export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn
         a11 = madd(c1, e1, a11);
         a12 = madd(c1, e2, a12);
         a13 = madd(c1, e3, a13);
-        dp += ROW;
         wp += rowW;
       }
       const xp = dx + <usize>i * ROW + k;
@@ -557,11 +559,9 @@ export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn
     // odd width: one input × 16 points
     for (let k: usize = 0; k < end; k += 16) {
       let a = f32x4.splat(0);
-      let dp = dz + k;
       let wp = W + (<usize>i << 2);
-      for (let o = 0; o < nOut; o++) {
-        a = madd(f32x4.splat(load<f32>(wp)), v128.load(dp), a);
-        dp += ROW;
+      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
+        a = madd(v128.load32_splat(wp), v128.load(dp), a);
         wp += rowW;
       }
       if (g != 0) a = f32x4.mul(a, v128.load(g + <usize>i * ROW + k));
