@@ -479,25 +479,82 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
       v128.store(gi1, a13, 48);
     }
   }
-  // tails: the odd output row (all inputs), and the inputs beyond in4 (all outputs)
-  for (let oo = 0; oo < nOut; oo++) {
-    const i0 = oo >= o ? 0 : in4;
-    const dr = dz + <usize>oo * ROW;
-    for (let i = i0; i < nIn; i++) {
+  // tails, four independent accumulators at a time (one chain alone waits out the madd latency
+  // at every step): the inputs beyond in4 for the outputs done in pairs, then the odd output row
+  for (let i = in4; i < nIn; i++) {
+    const xr = x + <usize>i * ROW;
+    let oo = 0;
+    for (; oo + 4 <= o; oo += 4) {
       const gp = gW + <usize>oo * rowG + (<usize>i << 4);
-      const xr = x + <usize>i * ROW;
-      let a = v128.load(gp);
-      for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
-      v128.store(gp, a);
+      let a0 = v128.load(gp), a1 = v128.load(gp + rowG), a2 = v128.load(gp + 2 * rowG), a3 = v128.load(gp + 3 * rowG);
+      let xp = xr;
+      for (let dp = dz + <usize>oo * ROW, de = dp + end; dp < de; dp += 16) {
+        const xv = v128.load(xp);
+        a0 = madd(v128.load(dp), xv, a0);
+        a1 = madd(v128.load(dp, ROW), xv, a1);
+        a2 = madd(v128.load(dp, 2 * ROW), xv, a2);
+        a3 = madd(v128.load(dp, 3 * ROW), xv, a3);
+        xp += 16;
+      }
+      v128.store(gp, a0);
+      v128.store(gp + rowG, a1);
+      v128.store(gp + 2 * rowG, a2);
+      v128.store(gp + 3 * rowG, a3);
     }
+    for (; oo < o; oo++) accOne(dz + <usize>oo * ROW, xr, gW + <usize>oo * rowG + (<usize>i << 4), end);
   }
-  for (let oo = 0; oo < nOut; oo++) {
-    const dr = dz + <usize>oo * ROW;
-    const gp = gb + (<usize>oo << 4);
+  if (o < nOut) {
+    const dr = dz + <usize>o * ROW;
+    const g0 = gW + <usize>o * rowG;
+    let i = 0;
+    for (; i + 4 <= nIn; i += 4) {
+      const gp = g0 + (<usize>i << 4);
+      let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
+      let xp = x + <usize>i * ROW;
+      for (let dp = dr, de = dr + end; dp < de; dp += 16) {
+        const e = v128.load(dp);
+        a0 = madd(e, v128.load(xp), a0);
+        a1 = madd(e, v128.load(xp, ROW), a1);
+        a2 = madd(e, v128.load(xp, 2 * ROW), a2);
+        a3 = madd(e, v128.load(xp, 3 * ROW), a3);
+        xp += 16;
+      }
+      v128.store(gp, a0);
+      v128.store(gp, a1, 16);
+      v128.store(gp, a2, 32);
+      v128.store(gp, a3, 48);
+    }
+    for (; i < nIn; i++) accOne(dr, x + <usize>i * ROW, g0 + (<usize>i << 4), end);
+  }
+  // bias: gb[o] += Σ_p dz[o][p], four rows at a time
+  let ob = 0;
+  for (; ob + 4 <= nOut; ob += 4) {
+    const gp = gb + (<usize>ob << 4);
+    let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
+    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) {
+      a0 = f32x4.add(a0, v128.load(dp));
+      a1 = f32x4.add(a1, v128.load(dp, ROW));
+      a2 = f32x4.add(a2, v128.load(dp, 2 * ROW));
+      a3 = f32x4.add(a3, v128.load(dp, 3 * ROW));
+    }
+    v128.store(gp, a0);
+    v128.store(gp, a1, 16);
+    v128.store(gp, a2, 32);
+    v128.store(gp, a3, 48);
+  }
+  for (; ob < nOut; ob++) {
+    const gp = gb + (<usize>ob << 4);
     let a = v128.load(gp);
-    for (let k: usize = 0; k < end; k += 16) a = f32x4.add(a, v128.load(dr + k));
+    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) a = f32x4.add(a, v128.load(dp));
     v128.store(gp, a);
   }
+}
+
+/** acc += Σ over `end` bytes of row `dr` times row `xr`, lane form (one chain). */
+function accOne(dr: usize, xr: usize, gp: usize, end: usize): void {
+  let a = v128.load(gp);
+  for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
+  v128.store(gp, a);
 }
 
 /**
