@@ -361,31 +361,85 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
   }
 }
 
+// cos πt and sin πt of two f64 lanes. Reduction, exact in f64 for |t| < 2^50: q = round(2t),
+// r = t − q/2 ∈ [−¼, ¼], φ = π·r ∈ [−π/4, π/4]; Taylor polynomials of sin φ (degree 15, remainder
+// ≤ (π/4)¹⁷/17! ≈ 4.6e-17) and cos φ (degree 16, ≤ (π/4)¹⁸/18! ≈ 2.0e-18); then the quadrant
+// m = q mod 4 rotates (cos φ, sin φ) into (cos πt, sin πt): m = 0 (c, s), 1 (−s, c), 2 (−c, −s),
+// 3 (s, −c). Errors are a few f64 ulp, far below the f32 the features are stored in. Results go to
+// SINCOS_OUT: cos lanes at 0, sin lanes at 16.
+const SINCOS_OUT: usize = memory.data(32, 16);
+
+// @ts-ignore: decorator
+@inline function sincosPi2(t: v128): void {
+  const q = f64x2.nearest(f64x2.add(t, t));
+  const r = f64x2.sub(t, f64x2.mul(q, f64x2.splat(0.5)));
+  const phi = f64x2.mul(r, f64x2.splat(Math.PI));
+  const p2 = f64x2.mul(phi, phi);
+  // sin φ = φ·(1 − φ²/3! + φ⁴/5! − … − φ¹⁴/15!)
+  let sp = f64x2.splat(-1.0 / 1307674368000.0);
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 6227020800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 39916800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 362880.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 5040.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 120.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 6.0));
+  const sn = f64x2.add(phi, f64x2.mul(f64x2.mul(sp, p2), phi));
+  // cos φ = 1 − φ²/2! + φ⁴/4! − … + φ¹⁶/16!
+  let cp = f64x2.splat(1.0 / 20922789888000.0);
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 87178291200.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 479001600.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 3628800.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 40320.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 720.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 24.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-0.5));
+  const cs = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0));
+  // m = q mod 4 ∈ {0, 1, 2, 3} (exact)
+  const m = f64x2.sub(q, f64x2.mul(f64x2.floor(f64x2.mul(q, f64x2.splat(0.25))), f64x2.splat(4.0)));
+  const odd = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(3.0)));
+  const c0 = v128.bitselect(sn, cs, odd);
+  const s0 = v128.bitselect(cs, sn, odd);
+  const cneg = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(2.0)));
+  const sneg = f64x2.ge(m, f64x2.splat(2.0));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(c0), c0, cneg));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(s0), s0, sneg), 16);
+}
+
 /**
  * Writes the input features of `nb` points into H_0 of a block: t, then cos kπt, sin kπt for
  * k = 1…K, then x_1 … x_d. Times and points are read with stride: t[p], x[j·stride + p].
- * Padded points (nb ≤ p < np) get zero features. cos kπt and sin kπt come from cos πt and sin πt
- * (f64) by the angle-addition recurrence cos(k+1)a = cos ka·cos a − sin ka·sin a, sin(k+1)a =
- * sin ka·cos a + cos ka·sin a, whose error grows like k·2^−53: far below f32 resolution.
+ * Padded points (nb ≤ p < np) get zero features. cos πt and sin πt come from sincosPi2 (f64, two
+ * points at a time), cos kπt and sin kπt from those by the angle-addition recurrence
+ * cos(k+1)a = cos ka·cos a − sin ka·sin a, sin(k+1)a = sin ka·cos a + cos ka·sin a (f64), whose
+ * error grows like k·2^−53: far below f32 resolution.
  */
 export function writeFeatures(desc: usize, h0: usize, t: usize, x: usize, stride: i32, nb: i32, np: i32): void {
   const d = descDim(desc);
   const K = descFreq(desc);
-  for (let p = 0; p < nb; p++) {
-    const tp = load<f32>(t + (<usize>p << 2));
+  for (let p = 0; p < nb; p += 2) {
+    const two = p + 1 < nb;
+    const ta = load<f32>(t + (<usize>p << 2));
+    const tb = two ? load<f32>(t + (<usize>p << 2), 4) : <f32>0;
     const off = <usize>p << 2;
-    store<f32>(h0 + off, tp);
+    store<f32>(h0 + off, ta);
+    if (two) store<f32>(h0 + off, tb, 4);
     if (K > 0) {
-      const a = Math.PI * <f64>tp;
-      const c1 = Math.cos(a);
-      const s1 = Math.sin(a);
+      sincosPi2(f64x2.replace_lane(f64x2.splat(<f64>ta), 1, <f64>tb));
+      const c1 = v128.load(SINCOS_OUT);
+      const s1 = v128.load(SINCOS_OUT, 16);
       let c = c1;
       let s = s1;
       for (let k = 0; k < K; k++) {
-        store<f32>(h0 + <usize>(1 + 2 * k) * ROW + off, <f32>c);
-        store<f32>(h0 + <usize>(2 + 2 * k) * ROW + off, <f32>s);
-        const cn = c * c1 - s * s1;
-        s = s * c1 + c * s1;
+        const ck = h0 + <usize>(1 + 2 * k) * ROW + off;
+        const sk = h0 + <usize>(2 + 2 * k) * ROW + off;
+        store<f32>(ck, <f32>f64x2.extract_lane(c, 0));
+        store<f32>(sk, <f32>f64x2.extract_lane(s, 0));
+        if (two) {
+          store<f32>(ck, <f32>f64x2.extract_lane(c, 1), 4);
+          store<f32>(sk, <f32>f64x2.extract_lane(s, 1), 4);
+        }
+        const cn = f64x2.sub(f64x2.mul(c, c1), f64x2.mul(s, s1));
+        s = f64x2.add(f64x2.mul(s, c1), f64x2.mul(c, s1));
         c = cn;
       }
     }
