@@ -207,8 +207,15 @@ export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32
         const rho = Math.sqrt(-2.0 * Math.log(load<f64>(at)));
         const theta = TWO_PI * load<f64>(at, 32);
         const o = out + (<usize>q << 2);
-        store<f32>(o, <f32>(rho * Math.cos(theta)));
-        if (second) store<f32>(o + rowBytes, <f32>(rho * Math.sin(theta)));
+        if (second) {
+          // one argument reduction for both: AS std's sincos runs the same reduction and kernels
+          // as its cos and sin, so the values are identical for 0 < θ < 2π
+          NativeMath.sincos(theta);
+          store<f32>(o, <f32>(rho * NativeMath.sincos_cos));
+          store<f32>(o + rowBytes, <f32>(rho * NativeMath.sincos_sin));
+        } else {
+          store<f32>(o, <f32>(rho * Math.cos(theta)));
+        }
       }
       out += second ? rowBytes << 1 : rowBytes;
     }
