@@ -250,11 +250,15 @@ export const batchSequence = (core: Core, rnd: Randomness, N: number, B: number,
   }
   return (s) => {
     const out = core.i32(idxPtr, B)
-    for (let i = 0; i < B; i++) {
+    // copied run by run: positions [sB, (s + 1)B) meet at most ⌈B/N⌉ + 1 permutations
+    for (let i = 0; i < B; ) {
       const q = s * B + i
       const r = Math.floor(q / N)
       if (r !== pass) shuffle(r)
-      out[i] = perm[q - r * N]
+      const from = q - r * N
+      const len = Math.min(B - i, N - from)
+      out.set(perm.subarray(from, from + len), i)
+      i += len
     }
   }
 }

@@ -25,6 +25,8 @@
 // associates the sums differently, so a multi-threaded caller must fix the chunking, not the
 // thread count, to keep the same bits.
 
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k } from "./vmath";
+
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
@@ -186,70 +188,101 @@ const MAGIC_BIAS: f32 = 12583039.0;
   v128.store(g, f32x4.sub(f32x4.splat(1.0), f32x4.mul(f, f)));
 }
 
-/**
- * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
- * entry, f(z) on exit) and writes f'(z) to `g`.
- *   ELU:  f = z > 0 ? z : expm1(z),     f' = z > 0 ? 1 : f + 1
- *   SiLU: f = z·s with s = 1/(1 + e^−z), f' = s·(1 + z·(1 − s))
- *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|) (no cancellation near 0), f' = 1 − f²
- *   ReLU: f = max(z, 0),                f' = z > 0 ? 1 : 0
- */
-export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): void {
-  const one = f32x4.splat(1.0);
-  const zero = f32x4.splat(0.0);
+/** ELU of `rows` rows in place and f' to `g` (see activateRows). */
+function eluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  // the exp constants from vmath's table, loaded once (v128.const costs V8 three instructions per
+  // use inside a loop)
+  const log2e = k(K_LOG2E), magic = k(K_MAGIC), xMin = k(K_X_MIN), one = k(K_ONE);
+  const e1 = k(K_E1), e2 = k(K_E2), e3 = k(K_E3), e4 = k(K_E4), e5 = k(K_E5);
+  const len = <usize>np << 2;
+  const gOff = g - h;
+  for (let row = h, end = h + <usize>rows * ROW; row < end; row += ROW) {
+    // four independent vectors per iteration: the exp is a dependent chain, interleaving four of
+    // them hides its latency
+    for (let q = row, e = row + len; q < e; q += 64) {
+      const z0 = v128.load(q);
+      const z1 = v128.load(q, 16);
+      const z2 = v128.load(q, 32);
+      const z3 = v128.load(q, 48);
+      // f' = e^{min(z, 0)}, f = max(z, f' − 1)
+      const x0 = expEluK(z0, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x1 = expEluK(z1, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x2 = expEluK(z2, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      const x3 = expEluK(z3, log2e, magic, xMin, one, e1, e2, e3, e4, e5);
+      v128.store(q, f32x4.pmax(z0, f32x4.sub(x0, one)));
+      v128.store(q, f32x4.pmax(z1, f32x4.sub(x1, one)), 16);
+      v128.store(q, f32x4.pmax(z2, f32x4.sub(x2, one)), 32);
+      v128.store(q, f32x4.pmax(z3, f32x4.sub(x3, one)), 48);
+      const gq = q + gOff;
+      v128.store(gq, x0);
+      v128.store(gq, x1, 16);
+      v128.store(gq, x2, 32);
+      v128.store(gq, x3, 48);
+    }
+  }
+}
+
+/** SiLU of `rows` rows in place and f' to `g` (see activateRows). */
+function siluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
   for (let o = 0; o < rows; o++) {
     const hr = h + <usize>o * ROW;
     const gr = g + <usize>o * ROW;
-    const end = <usize>np << 2;
-    if (act == ACT_ELU) {
-      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
-      // four of them hides its latency
-      for (let k: usize = 0; k < end; k += 64) {
-        const z0 = v128.load(hr + k);
-        const z1 = v128.load(hr + k, 16);
-        const z2 = v128.load(hr + k, 32);
-        const z3 = v128.load(hr + k, 48);
-        const e0 = vexpm1(z0);
-        const e1 = vexpm1(z1);
-        const e2 = vexpm1(z2);
-        const e3 = vexpm1(z3);
-        const p0 = f32x4.gt(z0, zero);
-        const p1 = f32x4.gt(z1, zero);
-        const p2 = f32x4.gt(z2, zero);
-        const p3 = f32x4.gt(z3, zero);
-        v128.store(hr + k, v128.bitselect(z0, e0, p0));
-        v128.store(hr + k, v128.bitselect(z1, e1, p1), 16);
-        v128.store(hr + k, v128.bitselect(z2, e2, p2), 32);
-        v128.store(hr + k, v128.bitselect(z3, e3, p3), 48);
-        // f' = e^z = expm1(z) + 1 for z ≤ 0
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e0, one), p0));
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e1, one), p1), 16);
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e2, one), p2), 32);
-        v128.store(gr + k, v128.bitselect(one, f32x4.add(e3, one), p3), 48);
-      }
-    } else if (act == ACT_SILU) {
-      for (let k: usize = 0; k < end; k += 64) {
-        siluAt(hr + k, gr + k);
-        siluAt(hr + k + 16, gr + k + 16);
-        siluAt(hr + k + 32, gr + k + 32);
-        siluAt(hr + k + 48, gr + k + 48);
-      }
-    } else if (act == ACT_TANH) {
-      for (let k: usize = 0; k < end; k += 64) {
-        tanhAt(hr + k, gr + k);
-        tanhAt(hr + k + 16, gr + k + 16);
-        tanhAt(hr + k + 32, gr + k + 32);
-        tanhAt(hr + k + 48, gr + k + 48);
-      }
-    } else {
-      for (let k: usize = 0; k < end; k += 16) {
-        const z = v128.load(hr + k);
-        const pos = f32x4.gt(z, zero);
-        v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
-        v128.store(gr + k, v128.and(one, pos));
-      }
+    for (let k: usize = 0; k < end; k += 64) {
+      siluAt(hr + k, gr + k);
+      siluAt(hr + k + 16, gr + k + 16);
+      siluAt(hr + k + 32, gr + k + 32);
+      siluAt(hr + k + 48, gr + k + 48);
     }
   }
+}
+
+/** tanh of `rows` rows in place and f' to `g` (see activateRows). */
+function tanhRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
+  for (let o = 0; o < rows; o++) {
+    const hr = h + <usize>o * ROW;
+    const gr = g + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 64) {
+      tanhAt(hr + k, gr + k);
+      tanhAt(hr + k + 16, gr + k + 16);
+      tanhAt(hr + k + 32, gr + k + 32);
+      tanhAt(hr + k + 48, gr + k + 48);
+    }
+  }
+}
+
+/** ReLU of `rows` rows in place and f' to `g` (see activateRows). */
+function reluRows(h: usize, g: usize, rows: i32, np: i32): void {
+  const one = f32x4.splat(1.0);
+  const zero = f32x4.splat(0.0);
+  const end = <usize>np << 2;
+  for (let o = 0; o < rows; o++) {
+    const hr = h + <usize>o * ROW;
+    const gr = g + <usize>o * ROW;
+    for (let k: usize = 0; k < end; k += 16) {
+      const z = v128.load(hr + k);
+      v128.store(hr + k, f32x4.pmax(z, zero)); // pmax(z, 0) = z < 0 ? 0 : z keeps a NaN
+      v128.store(gr + k, v128.and(one, f32x4.gt(z, zero)));
+    }
+  }
+}
+
+/**
+ * Applies the activation in place to `rows` rows of `np` points of a block (`h` holds z on
+ * entry, f(z) on exit) and writes f'(z) to `g`.
+ *   ELU:  e = e^{min(z, 0)} (vmath.ts expEluK: ELU's own reduction and degree-5 polynomial),
+ *         f = max(z, e − 1) (bit-identical to the generation kernel's ELU), f' = e (1 for z ≥ 0)
+ *   SiLU: f = z·s with s = 1/(1 + e^−z), f' = s·(1 + z·(1 − s))
+ *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|) (no cancellation near 0), f' = 1 − f²
+ *   ReLU: f = max(z, 0),                f' = z > 0 ? 1 : 0
+ * One loop function per activation (V8 compiles a function with one hot loop best).
+ */
+export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): void {
+  if (act == ACT_ELU) eluRows(h, g, rows, np);
+  else if (act == ACT_SILU) siluRows(h, g, rows, np);
+  else if (act == ACT_TANH) tanhRows(h, g, rows, np);
+  else reluRows(h, g, rows, np);
 }
 
 // -------------------------------------------------------------------------------------
@@ -258,29 +291,30 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
 
 /**
  * z[o][p] = b[o] + Σ_i W[o][i]·x[i][p] for one block, `np` points (a multiple of 16).
- * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop.
+ * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop,
+ * stepping the input pointer against its end (the weights broadcast by load32_splat).
  */
 export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, nOut: i32, np: i32): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>np << 2;
+  const span = <usize>nIn * ROW;
   let o = 0;
   for (; o + 2 <= nOut; o += 2) {
     const w0 = W + <usize>o * rowW;
-    const w1 = w0 + rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
-    const b1 = f32x4.splat(load<f32>(b + (<usize>o << 2), 4));
+    const b0 = v128.load32_splat(b + (<usize>o << 2));
+    const b1 = v128.load32_splat(b + (<usize>o << 2), 4);
     const z0 = z + <usize>o * ROW;
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
       let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
+      let wp = w0;
+      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
         const x0 = v128.load(xp);
         const x1 = v128.load(xp, 16);
         const x2 = v128.load(xp, 32);
         const x3 = v128.load(xp, 48);
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
-        const c1 = f32x4.splat(load<f32>(w1 + (<usize>i << 2)));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp + rowW);
         a00 = madd(c0, x0, a00);
         a01 = madd(c0, x1, a01);
         a02 = madd(c0, x2, a02);
@@ -289,7 +323,7 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
         a11 = madd(c1, x1, a11);
         a12 = madd(c1, x2, a12);
         a13 = madd(c1, x3, a13);
-        xp += ROW;
+        wp += 4;
       }
       const zp = z0 + k;
       v128.store(zp, a00);
@@ -305,18 +339,18 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
   if (o < nOut) {
     // odd width: one neuron × 16 points
     const w0 = W + <usize>o * rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
+    const b0 = v128.load32_splat(b + (<usize>o << 2));
     const z0 = z + <usize>o * ROW;
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
-        const c0 = f32x4.splat(load<f32>(w0 + (<usize>i << 2)));
+      let wp = w0;
+      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
+        const c0 = v128.load32_splat(wp);
         a00 = madd(c0, v128.load(xp), a00);
         a01 = madd(c0, v128.load(xp, 16), a01);
         a02 = madd(c0, v128.load(xp, 32), a02);
         a03 = madd(c0, v128.load(xp, 48), a03);
-        xp += ROW;
+        wp += 4;
       }
       const zp = z0 + k;
       v128.store(zp, a00);
@@ -327,31 +361,85 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
   }
 }
 
+// cos πt and sin πt of two f64 lanes. Reduction, exact in f64 for |t| < 2^50: q = round(2t),
+// r = t − q/2 ∈ [−¼, ¼], φ = π·r ∈ [−π/4, π/4]; Taylor polynomials of sin φ (degree 15, remainder
+// ≤ (π/4)¹⁷/17! ≈ 4.6e-17) and cos φ (degree 16, ≤ (π/4)¹⁸/18! ≈ 2.0e-18); then the quadrant
+// m = q mod 4 rotates (cos φ, sin φ) into (cos πt, sin πt): m = 0 (c, s), 1 (−s, c), 2 (−c, −s),
+// 3 (s, −c). Errors are a few f64 ulp, far below the f32 the features are stored in. Results go to
+// SINCOS_OUT: cos lanes at 0, sin lanes at 16.
+const SINCOS_OUT: usize = memory.data(32, 16);
+
+// @ts-ignore: decorator
+@inline function sincosPi2(t: v128): void {
+  const q = f64x2.nearest(f64x2.add(t, t));
+  const r = f64x2.sub(t, f64x2.mul(q, f64x2.splat(0.5)));
+  const phi = f64x2.mul(r, f64x2.splat(Math.PI));
+  const p2 = f64x2.mul(phi, phi);
+  // sin φ = φ·(1 − φ²/3! + φ⁴/5! − … − φ¹⁴/15!)
+  let sp = f64x2.splat(-1.0 / 1307674368000.0);
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 6227020800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 39916800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 362880.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 5040.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 120.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 6.0));
+  const sn = f64x2.add(phi, f64x2.mul(f64x2.mul(sp, p2), phi));
+  // cos φ = 1 − φ²/2! + φ⁴/4! − … + φ¹⁶/16!
+  let cp = f64x2.splat(1.0 / 20922789888000.0);
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 87178291200.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 479001600.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 3628800.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 40320.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 720.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 24.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-0.5));
+  const cs = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0));
+  // m = q mod 4 ∈ {0, 1, 2, 3} (exact)
+  const m = f64x2.sub(q, f64x2.mul(f64x2.floor(f64x2.mul(q, f64x2.splat(0.25))), f64x2.splat(4.0)));
+  const odd = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(3.0)));
+  const c0 = v128.bitselect(sn, cs, odd);
+  const s0 = v128.bitselect(cs, sn, odd);
+  const cneg = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(2.0)));
+  const sneg = f64x2.ge(m, f64x2.splat(2.0));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(c0), c0, cneg));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(s0), s0, sneg), 16);
+}
+
 /**
  * Writes the input features of `nb` points into H_0 of a block: t, then cos kπt, sin kπt for
  * k = 1…K, then x_1 … x_d. Times and points are read with stride: t[p], x[j·stride + p].
- * Padded points (nb ≤ p < np) get zero features. cos kπt and sin kπt come from cos πt and sin πt
- * (f64) by the angle-addition recurrence cos(k+1)a = cos ka·cos a − sin ka·sin a, sin(k+1)a =
- * sin ka·cos a + cos ka·sin a, whose error grows like k·2^−53: far below f32 resolution.
+ * Padded points (nb ≤ p < np) get zero features. cos πt and sin πt come from sincosPi2 (f64, two
+ * points at a time), cos kπt and sin kπt from those by the angle-addition recurrence
+ * cos(k+1)a = cos ka·cos a − sin ka·sin a, sin(k+1)a = sin ka·cos a + cos ka·sin a (f64), whose
+ * error grows like k·2^−53: far below f32 resolution.
  */
 export function writeFeatures(desc: usize, h0: usize, t: usize, x: usize, stride: i32, nb: i32, np: i32): void {
   const d = descDim(desc);
   const K = descFreq(desc);
-  for (let p = 0; p < nb; p++) {
-    const tp = load<f32>(t + (<usize>p << 2));
+  for (let p = 0; p < nb; p += 2) {
+    const two = p + 1 < nb;
+    const ta = load<f32>(t + (<usize>p << 2));
+    const tb = two ? load<f32>(t + (<usize>p << 2), 4) : <f32>0;
     const off = <usize>p << 2;
-    store<f32>(h0 + off, tp);
+    store<f32>(h0 + off, ta);
+    if (two) store<f32>(h0 + off, tb, 4);
     if (K > 0) {
-      const a = Math.PI * <f64>tp;
-      const c1 = Math.cos(a);
-      const s1 = Math.sin(a);
+      sincosPi2(f64x2.replace_lane(f64x2.splat(<f64>ta), 1, <f64>tb));
+      const c1 = v128.load(SINCOS_OUT);
+      const s1 = v128.load(SINCOS_OUT, 16);
       let c = c1;
       let s = s1;
       for (let k = 0; k < K; k++) {
-        store<f32>(h0 + <usize>(1 + 2 * k) * ROW + off, <f32>c);
-        store<f32>(h0 + <usize>(2 + 2 * k) * ROW + off, <f32>s);
-        const cn = c * c1 - s * s1;
-        s = s * c1 + c * s1;
+        const ck = h0 + <usize>(1 + 2 * k) * ROW + off;
+        const sk = h0 + <usize>(2 + 2 * k) * ROW + off;
+        store<f32>(ck, <f32>f64x2.extract_lane(c, 0));
+        store<f32>(sk, <f32>f64x2.extract_lane(s, 0));
+        if (two) {
+          store<f32>(ck, <f32>f64x2.extract_lane(c, 1), 4);
+          store<f32>(sk, <f32>f64x2.extract_lane(s, 1), 4);
+        }
+        const cn = f64x2.sub(f64x2.mul(c, c1), f64x2.mul(s, s1));
+        s = f64x2.add(f64x2.mul(s, c1), f64x2.mul(c, s1));
         c = cn;
       }
     }
@@ -409,7 +497,6 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
   let o = 0;
   for (; o + 2 <= nOut; o += 2) {
     const d0 = dz + <usize>o * ROW;
-    const d1 = d0 + ROW;
     const g0 = gW + <usize>o * rowG;
     const g1 = g0 + rowG;
     for (let i = 0; i < in4; i += 4) {
@@ -417,14 +504,15 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
       const gi1 = g1 + (<usize>i << 4);
       let a00 = v128.load(gi0), a01 = v128.load(gi0, 16), a02 = v128.load(gi0, 32), a03 = v128.load(gi0, 48);
       let a10 = v128.load(gi1), a11 = v128.load(gi1, 16), a12 = v128.load(gi1, 32), a13 = v128.load(gi1, 48);
-      const x0 = x + <usize>i * ROW;
-      for (let k: usize = 0; k < end; k += 16) {
-        const e0 = v128.load(d0 + k);
-        const e1 = v128.load(d1 + k);
-        const xa = v128.load(x0 + k);
-        const xb = v128.load(x0 + ROW + k);
-        const xc = v128.load(x0 + 2 * ROW + k);
-        const xd = v128.load(x0 + 3 * ROW + k);
+      // one pointer over dz row o, one over x row i; the other rows at constant offsets (ROW)
+      let xp = x + <usize>i * ROW;
+      for (let dp = d0, de = d0 + end; dp < de; dp += 16) {
+        const e0 = v128.load(dp);
+        const e1 = v128.load(dp, ROW);
+        const xa = v128.load(xp);
+        const xb = v128.load(xp, ROW);
+        const xc = v128.load(xp, 2 * ROW);
+        const xd = v128.load(xp, 3 * ROW);
         a00 = madd(e0, xa, a00);
         a01 = madd(e0, xb, a01);
         a02 = madd(e0, xc, a02);
@@ -433,6 +521,7 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
         a11 = madd(e1, xb, a11);
         a12 = madd(e1, xc, a12);
         a13 = madd(e1, xd, a13);
+        xp += 16;
       }
       v128.store(gi0, a00);
       v128.store(gi0, a01, 16);
@@ -444,49 +533,107 @@ export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, n
       v128.store(gi1, a13, 48);
     }
   }
-  // tails: the odd output row (all inputs), and the inputs beyond in4 (all outputs)
-  for (let oo = 0; oo < nOut; oo++) {
-    const i0 = oo >= o ? 0 : in4;
-    const dr = dz + <usize>oo * ROW;
-    for (let i = i0; i < nIn; i++) {
+  // tails, four independent accumulators at a time (one chain alone waits out the madd latency
+  // at every step): the inputs beyond in4 for the outputs done in pairs, then the odd output row
+  for (let i = in4; i < nIn; i++) {
+    const xr = x + <usize>i * ROW;
+    let oo = 0;
+    for (; oo + 4 <= o; oo += 4) {
       const gp = gW + <usize>oo * rowG + (<usize>i << 4);
-      const xr = x + <usize>i * ROW;
-      let a = v128.load(gp);
-      for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
-      v128.store(gp, a);
+      let a0 = v128.load(gp), a1 = v128.load(gp + rowG), a2 = v128.load(gp + 2 * rowG), a3 = v128.load(gp + 3 * rowG);
+      let xp = xr;
+      for (let dp = dz + <usize>oo * ROW, de = dp + end; dp < de; dp += 16) {
+        const xv = v128.load(xp);
+        a0 = madd(v128.load(dp), xv, a0);
+        a1 = madd(v128.load(dp, ROW), xv, a1);
+        a2 = madd(v128.load(dp, 2 * ROW), xv, a2);
+        a3 = madd(v128.load(dp, 3 * ROW), xv, a3);
+        xp += 16;
+      }
+      v128.store(gp, a0);
+      v128.store(gp + rowG, a1);
+      v128.store(gp + 2 * rowG, a2);
+      v128.store(gp + 3 * rowG, a3);
     }
+    for (; oo < o; oo++) accOne(dz + <usize>oo * ROW, xr, gW + <usize>oo * rowG + (<usize>i << 4), end);
   }
-  for (let oo = 0; oo < nOut; oo++) {
-    const dr = dz + <usize>oo * ROW;
-    const gp = gb + (<usize>oo << 4);
+  if (o < nOut) {
+    const dr = dz + <usize>o * ROW;
+    const g0 = gW + <usize>o * rowG;
+    let i = 0;
+    for (; i + 4 <= nIn; i += 4) {
+      const gp = g0 + (<usize>i << 4);
+      let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
+      let xp = x + <usize>i * ROW;
+      for (let dp = dr, de = dr + end; dp < de; dp += 16) {
+        const e = v128.load(dp);
+        a0 = madd(e, v128.load(xp), a0);
+        a1 = madd(e, v128.load(xp, ROW), a1);
+        a2 = madd(e, v128.load(xp, 2 * ROW), a2);
+        a3 = madd(e, v128.load(xp, 3 * ROW), a3);
+        xp += 16;
+      }
+      v128.store(gp, a0);
+      v128.store(gp, a1, 16);
+      v128.store(gp, a2, 32);
+      v128.store(gp, a3, 48);
+    }
+    for (; i < nIn; i++) accOne(dr, x + <usize>i * ROW, g0 + (<usize>i << 4), end);
+  }
+  // bias: gb[o] += Σ_p dz[o][p], four rows at a time
+  let ob = 0;
+  for (; ob + 4 <= nOut; ob += 4) {
+    const gp = gb + (<usize>ob << 4);
+    let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
+    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) {
+      a0 = f32x4.add(a0, v128.load(dp));
+      a1 = f32x4.add(a1, v128.load(dp, ROW));
+      a2 = f32x4.add(a2, v128.load(dp, 2 * ROW));
+      a3 = f32x4.add(a3, v128.load(dp, 3 * ROW));
+    }
+    v128.store(gp, a0);
+    v128.store(gp, a1, 16);
+    v128.store(gp, a2, 32);
+    v128.store(gp, a3, 48);
+  }
+  for (; ob < nOut; ob++) {
+    const gp = gb + (<usize>ob << 4);
     let a = v128.load(gp);
-    for (let k: usize = 0; k < end; k += 16) a = f32x4.add(a, v128.load(dr + k));
+    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) a = f32x4.add(a, v128.load(dp));
     v128.store(gp, a);
   }
 }
 
+/** acc += Σ over `end` bytes of row `dr` times row `xr`, lane form (one chain). */
+function accOne(dr: usize, xr: usize, gp: usize, end: usize): void {
+  let a = v128.load(gp);
+  for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
+  v128.store(gp, a);
+}
+
 /**
  * dx[i][p] = Σ_o W[o][i]·dz[o][p], times g[i][p] when `g` ≠ 0 (turning dL/dh into dL/dz of
- * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost.
+ * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost, stepping the
+ * dz pointer against its end.
  */
 export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn: i32, nOut: i32, np: i32): void {
   const rowW = <usize>nIn << 2;
   const end = <usize>np << 2;
+  const span = <usize>nOut * ROW;
   let i = 0;
   for (; i + 2 <= nIn; i += 2) {
     const wc = W + (<usize>i << 2);
     for (let k: usize = 0; k < end; k += 64) {
       let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
       let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-      let dp = dz + k;
       let wp = wc;
-      for (let o = 0; o < nOut; o++) {
+      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
         const e0 = v128.load(dp);
         const e1 = v128.load(dp, 16);
         const e2 = v128.load(dp, 32);
         const e3 = v128.load(dp, 48);
-        const c0 = f32x4.splat(load<f32>(wp));
-        const c1 = f32x4.splat(load<f32>(wp, 4));
+        const c0 = v128.load32_splat(wp);
+        const c1 = v128.load32_splat(wp, 4);
         a00 = madd(c0, e0, a00);
         a01 = madd(c0, e1, a01);
         a02 = madd(c0, e2, a02);
@@ -495,7 +642,6 @@ export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn
         a11 = madd(c1, e1, a11);
         a12 = madd(c1, e2, a12);
         a13 = madd(c1, e3, a13);
-        dp += ROW;
         wp += rowW;
       }
       const xp = dx + <usize>i * ROW + k;
@@ -524,11 +670,9 @@ export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn
     // odd width: one input × 16 points
     for (let k: usize = 0; k < end; k += 16) {
       let a = f32x4.splat(0);
-      let dp = dz + k;
       let wp = W + (<usize>i << 2);
-      for (let o = 0; o < nOut; o++) {
-        a = madd(f32x4.splat(load<f32>(wp)), v128.load(dp), a);
-        dp += ROW;
+      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
+        a = madd(v128.load32_splat(wp), v128.load(dp), a);
         wp += rowW;
       }
       if (g != 0) a = f32x4.mul(a, v128.load(g + <usize>i * ROW + k));

@@ -58,6 +58,7 @@ import {
   paramCount,
   vexpm1,
 } from "./backprop";
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -464,7 +465,8 @@ function accBias(dz: usize, dzs: usize, gb: usize, nOut: i32, nc: i32): void {
  * Activates `rows` hidden-layer records in place (stride RS): the primary columns hold z on entry,
  * f(z) on exit; f'(z) and f''(z) go to their columns; each tangent ż^(j) is saved to its column
  * and replaced by ḣ^(j) = f'(z)·ż^(j).
- *   ELU:  f = z > 0 ? z : expm1(z),  f' = z > 0 ? 1 : e^z,  f'' = z > 0 ? 0 : e^z
+ *   ELU:  e = e^{min(z, 0)} by ELU's reduction and polynomial (vmath.ts expEluK), f = max(z, e − 1)
+ *         (bit-identical to the generation kernel's ELU), f' = e (1 for z ≥ 0), f'' = z > 0 ? 0 : e
  *   SiLU: s = 1/(1 + e^−z) = 1/(2 + expm1(−z)),  f = z·s,  f' = s·(1 + z·(1 − s)),
  *         f'' = s·(1 − s)·(2 + z·(1 − 2s))
  *   tanh: f = sign(z)·(−e/(e + 2)) with e = expm1(−2|z|),  f' = 1 − f²,  f'' = −2·f·f'
@@ -472,46 +474,43 @@ function accBias(dz: usize, dzs: usize, gb: usize, nOut: i32, nc: i32): void {
  */
 function activateRecords(act: i32, rec: usize, rows: i32, d: i32): void {
   const RS = recStride(d);
-  const one = f32x4.splat(1.0);
+  const one = k(K_ONE);
   const two = f32x4.splat(2.0);
   const zero = f32x4.splat(0.0);
   const zdOff = <usize>((1 + d) * LL_BLOCK) << 2;
   const gOff = zdOff + <usize>d * LBB;
   const f2Off = gOff + LBB;
+  // ELU's exp constants from vmath's table, loaded once (v128.const costs V8 three instructions
+  // per use inside a loop)
+  const log2e = k(K_LOG2E), magic = k(K_MAGIC), xMin = k(K_X_MIN);
+  const c1 = k(K_E1), c2 = k(K_E2), c3 = k(K_E3), c4 = k(K_E4), c5 = k(K_E5);
   for (let o = 0; o < rows; o++) {
     const r = rec + <usize>o * RS;
     if (act == ACT_ELU) {
-      // four independent vectors per iteration: expm1 is a long dependent chain, interleaving
-      // four of them hides its latency
+      // e = e^{min(z, 0)} (vmath.ts expEluK), four independent vectors per iteration (the exp is a
+      // dependent chain; interleaving four hides its latency): f = max(z, e − 1), f' = e,
+      // f'' = z > 0 ? 0 : e
       for (let k: usize = 0; k < LBB; k += 64) {
         const z0 = v128.load(r + k);
         const z1 = v128.load(r + k, 16);
         const z2 = v128.load(r + k, 32);
         const z3 = v128.load(r + k, 48);
-        const e0 = vexpm1(z0);
-        const e1 = vexpm1(z1);
-        const e2 = vexpm1(z2);
-        const e3 = vexpm1(z3);
-        const p0 = f32x4.gt(z0, zero);
-        const p1 = f32x4.gt(z1, zero);
-        const p2 = f32x4.gt(z2, zero);
-        const p3 = f32x4.gt(z3, zero);
-        const x0 = f32x4.add(e0, one);
-        const x1 = f32x4.add(e1, one);
-        const x2 = f32x4.add(e2, one);
-        const x3 = f32x4.add(e3, one);
-        v128.store(r + k, v128.bitselect(z0, e0, p0));
-        v128.store(r + k, v128.bitselect(z1, e1, p1), 16);
-        v128.store(r + k, v128.bitselect(z2, e2, p2), 32);
-        v128.store(r + k, v128.bitselect(z3, e3, p3), 48);
-        v128.store(r + gOff + k, v128.bitselect(one, x0, p0));
-        v128.store(r + gOff + k, v128.bitselect(one, x1, p1), 16);
-        v128.store(r + gOff + k, v128.bitselect(one, x2, p2), 32);
-        v128.store(r + gOff + k, v128.bitselect(one, x3, p3), 48);
-        v128.store(r + f2Off + k, v128.andnot(x0, p0));
-        v128.store(r + f2Off + k, v128.andnot(x1, p1), 16);
-        v128.store(r + f2Off + k, v128.andnot(x2, p2), 32);
-        v128.store(r + f2Off + k, v128.andnot(x3, p3), 48);
+        const x0 = expEluK(z0, log2e, magic, xMin, one, c1, c2, c3, c4, c5);
+        const x1 = expEluK(z1, log2e, magic, xMin, one, c1, c2, c3, c4, c5);
+        const x2 = expEluK(z2, log2e, magic, xMin, one, c1, c2, c3, c4, c5);
+        const x3 = expEluK(z3, log2e, magic, xMin, one, c1, c2, c3, c4, c5);
+        v128.store(r + k, f32x4.pmax(z0, f32x4.sub(x0, one)));
+        v128.store(r + k, f32x4.pmax(z1, f32x4.sub(x1, one)), 16);
+        v128.store(r + k, f32x4.pmax(z2, f32x4.sub(x2, one)), 32);
+        v128.store(r + k, f32x4.pmax(z3, f32x4.sub(x3, one)), 48);
+        v128.store(r + gOff + k, x0);
+        v128.store(r + gOff + k, x1, 16);
+        v128.store(r + gOff + k, x2, 32);
+        v128.store(r + gOff + k, x3, 48);
+        v128.store(r + f2Off + k, v128.andnot(x0, f32x4.gt(z0, zero)));
+        v128.store(r + f2Off + k, v128.andnot(x1, f32x4.gt(z1, zero)), 16);
+        v128.store(r + f2Off + k, v128.andnot(x2, f32x4.gt(z2, zero)), 32);
+        v128.store(r + f2Off + k, v128.andnot(x3, f32x4.gt(z3, zero)), 48);
       }
     } else if (act == ACT_SILU) {
       for (let k: usize = 0; k < LBB; k += 16) {

@@ -91,6 +91,74 @@ function uniform23(hi: u32): f32 {
   return (<f32>(hi >> 9) + 0.5) * Ox1p_23;
 }
 
+// Four counters at once: lane q of (c0, c1) holds point first + q, every lane the same block j; the
+// same rounds as philoxBlock, the 32×32→64-bit products by extmul and their halves gathered by a
+// shuffle. The ten round keys are splatted once per call into PHILOX_KEYS (philoxKeys); the four
+// output words land in PHILOX_OUT (16 bytes each, lane q for point first + q).
+const PHILOX_KEYS: usize = memory.data(320, 16);
+const PHILOX_OUT: usize = memory.data(64, 16);
+
+function philoxKeys(k0: u32, k1: u32): void {
+  for (let round = 0; round < 10; round++) {
+    v128.store(PHILOX_KEYS + (<usize>round << 5), i32x4.splat(<i32>k0));
+    v128.store(PHILOX_KEYS + (<usize>round << 5), i32x4.splat(<i32>k1), 16);
+    k0 += PHILOX_W0;
+    k1 += PHILOX_W1;
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function philoxBlock4(first: u64, j: i32): void {
+  const i1 = first + 1;
+  const i2 = first + 2;
+  const i3 = first + 3;
+  let c0 = i32x4.splat(<i32>first);
+  c0 = i32x4.replace_lane(c0, 1, <i32>i1);
+  c0 = i32x4.replace_lane(c0, 2, <i32>i2);
+  c0 = i32x4.replace_lane(c0, 3, <i32>i3);
+  let c1 = i32x4.splat(<i32>(first >> 32));
+  c1 = i32x4.replace_lane(c1, 1, <i32>(i1 >> 32));
+  c1 = i32x4.replace_lane(c1, 2, <i32>(i2 >> 32));
+  c1 = i32x4.replace_lane(c1, 3, <i32>(i3 >> 32));
+  let c2 = i32x4.splat(j);
+  let c3 = i32x4.splat(0);
+  const m0 = i32x4.splat(<i32>PHILOX_M0);
+  const m1 = i32x4.splat(<i32>PHILOX_M1);
+  for (let round = 0; round < 10; round++) {
+    const a0 = i64x2.extmul_low_i32x4_u(c0, m0);
+    const b0 = i64x2.extmul_high_i32x4_u(c0, m0);
+    const a1 = i64x2.extmul_low_i32x4_u(c2, m1);
+    const b1 = i64x2.extmul_high_i32x4_u(c2, m1);
+    const hi0 = i8x16.shuffle(a0, b0, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    const hi1 = i8x16.shuffle(a1, b1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    const lo0 = i8x16.shuffle(a0, b0, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    const lo1 = i8x16.shuffle(a1, b1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    const keys = PHILOX_KEYS + (<usize>round << 5);
+    c0 = v128.xor(v128.xor(hi1, c1), v128.load(keys));
+    c1 = lo1;
+    c2 = v128.xor(v128.xor(hi0, c3), v128.load(keys, 16));
+    c3 = lo0;
+  }
+  v128.store(PHILOX_OUT, c0);
+  v128.store(PHILOX_OUT, c1, 16);
+  v128.store(PHILOX_OUT, c2, 32);
+  v128.store(PHILOX_OUT, c3, 48);
+}
+
+// uniform52 of lanes 0, 1 (high = 0) or 2, 3 (high = 1) of (hi, lo) as f64x2: a = hi·2^20 + ⌊lo/2^12⌋
+// < 2^52, whose bits or'd into 2^52's give the double 2^52 + a exactly; minus (2^52 − ½) is a + ½
+// exactly (53 bits), times 2^-52 exactly: the same value as uniform52.
+// @ts-ignore: decorator
+@inline
+function uniform52x2(hi: v128, lo: v128, high: bool): v128 {
+  const h = high ? i64x2.extend_high_i32x4_u(hi) : i64x2.extend_low_i32x4_u(hi);
+  const l = high ? i64x2.extend_high_i32x4_u(lo) : i64x2.extend_low_i32x4_u(lo);
+  const a = v128.or(i64x2.shl(h, 20), i64x2.shr_u(l, 12));
+  const x = v128.or(a, i64x2.splat(0x4330000000000000));
+  return f64x2.mul(f64x2.sub(x, f64x2.splat(4503599627370495.5)), f64x2.splat(Ox1p_52));
+}
+
 // -------------------------------------------------------------------------------------
 // kernels
 // -------------------------------------------------------------------------------------
@@ -117,7 +185,42 @@ export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32
   const first = <u64>start;
   const rowBytes = <usize>n << 2;
   const blocks = (d + 1) >> 1;
-  for (let i = 0; i < n; i++) {
+  // four points at a time: Philox and the uniforms in SIMD (philoxBlock4, uniform52x2, the same
+  // values as the scalar path), Box–Muller per lane in scalar f64 (AS std's log, cos, sin)
+  philoxKeys(seed, stream);
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    let out = outPtr + (<usize>i << 2);
+    for (let j = 0; j < blocks; j++) {
+      philoxBlock4(first + <u64>i, j);
+      const w0 = v128.load(PHILOX_OUT);
+      const w1 = v128.load(PHILOX_OUT, 16);
+      const w2 = v128.load(PHILOX_OUT, 32);
+      const w3 = v128.load(PHILOX_OUT, 48);
+      v128.store(PHILOX_OUT, uniform52x2(w0, w1, false));
+      v128.store(PHILOX_OUT, uniform52x2(w0, w1, true), 16);
+      v128.store(PHILOX_OUT, uniform52x2(w2, w3, false), 32);
+      v128.store(PHILOX_OUT, uniform52x2(w2, w3, true), 48);
+      const second = 2 * j + 1 < d;
+      for (let q = 0; q < 4; q++) {
+        const at = PHILOX_OUT + (<usize>q << 3);
+        const rho = Math.sqrt(-2.0 * Math.log(load<f64>(at)));
+        const theta = TWO_PI * load<f64>(at, 32);
+        const o = out + (<usize>q << 2);
+        if (second) {
+          // one argument reduction for both: AS std's sincos runs the same reduction and kernels
+          // as its cos and sin, so the values are identical for 0 < θ < 2π
+          NativeMath.sincos(theta);
+          store<f32>(o, <f32>(rho * NativeMath.sincos_cos));
+          store<f32>(o + rowBytes, <f32>(rho * NativeMath.sincos_sin));
+        } else {
+          store<f32>(o, <f32>(rho * Math.cos(theta)));
+        }
+      }
+      out += second ? rowBytes << 1 : rowBytes;
+    }
+  }
+  for (let i = n4; i < n; i++) {
     const index = first + <u64>i;
     const c0 = <u32>index;
     const c1 = <u32>(index >> 32);
@@ -148,7 +251,28 @@ export function rngUniformsF64(seed: u32, stream: u32, start: f64, n: i32, d: i3
   const first = <u64>start;
   const rowBytes = <usize>n << 3;
   const blocks = (d + 1) >> 1;
-  for (let i = 0; i < n; i++) {
+  // four points at a time (philoxBlock4), then the rest one by one
+  philoxKeys(seed, stream);
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    let out = outPtr + (<usize>i << 3);
+    for (let j = 0; j < blocks; j++) {
+      philoxBlock4(first + <u64>i, j);
+      const w0 = v128.load(PHILOX_OUT);
+      const w1 = v128.load(PHILOX_OUT, 16);
+      v128.store(out, uniform52x2(w0, w1, false));
+      v128.store(out, uniform52x2(w0, w1, true), 16);
+      out += rowBytes;
+      if (2 * j + 1 < d) {
+        const w2 = v128.load(PHILOX_OUT, 32);
+        const w3 = v128.load(PHILOX_OUT, 48);
+        v128.store(out, uniform52x2(w2, w3, false));
+        v128.store(out, uniform52x2(w2, w3, true), 16);
+        out += rowBytes;
+      }
+    }
+  }
+  for (let i = n4; i < n; i++) {
     const index = first + <u64>i;
     let out = outPtr + (<usize>i << 3);
     for (let j = 0; j < blocks; j++) {

@@ -433,27 +433,72 @@ const TWO_PI: f32 = 6.283185307179586;
 const Ox1p_24: f32 = 5.9604644775390625e-8; // 2^-24
 const ROUND_BIAS: f32 = 12582912.0; // 1.5·2^23: x + it rounds x (|x| < 2^22) to an integer, ties to even
 
+const N_LN2 = 0;
+const N_SQRT2 = 1;
+const N_TWO_PI = 2;
+const N_OX1P_24 = 3;
+const N_ROUND_BIAS = 4;
+const N_HALF = 5;
+const N_ONE = 6;
+const N_MINUS_TWO = 7;
+const N_FOUR = 8;
+const N_QUARTER = 9;
+const N_INV9 = 10;
+const N_INV7 = 11;
+const N_INV5 = 12;
+const N_INV3 = 13;
+const N_S9 = 14;
+const N_S7 = 15;
+const N_S5 = 16;
+const N_S3 = 17;
+const N_C10 = 18;
+const N_C8 = 19;
+const N_C6 = 20;
+const N_C4 = 21;
+const N_MANT = 22;
+const N_ONE_BITS = 23;
+const N_I127 = 24;
+const N_I1 = 25;
+const N_I2 = 26;
+const N_I3 = 27;
+/** The noise generator's constants (f32 values or i32 bit patterns), read by v128.load32_splat: V8 builds
+ * a v128.const from two 64-bit immediates (three instructions) at every use inside a loop. */
+const NOISE_CONST = memory.data<f32>([
+  LN2, SQRT2, TWO_PI, Ox1p_24, ROUND_BIAS, 0.5, 1.0, -2.0, 4.0, 0.25, <f32>(1.0 / 9.0), <f32>(1.0 / 7.0),
+  <f32>(1.0 / 5.0), <f32>(1.0 / 3.0), <f32>(1.0 / 362880.0), <f32>(1.0 / 5040.0), <f32>(1.0 / 120.0),
+  <f32>(1.0 / 6.0), <f32>(-1.0 / 3628800.0), <f32>(1.0 / 40320.0), <f32>(1.0 / 720.0), <f32>(1.0 / 24.0),
+  reinterpret<f32>(0x007fffff), reinterpret<f32>(0x3f800000), reinterpret<f32>(127), reinterpret<f32>(1),
+  reinterpret<f32>(2), reinterpret<f32>(3),
+], 16);
+
+/** Constant `i` of NOISE_CONST in all four lanes. */
+// @ts-ignore: decorator
+@inline function nc(i: i32): v128 {
+  return v128.load32_splat(NOISE_CONST + (<usize>i << 2));
+}
+
 /**
  * ln x per lane for normal positive f32 x. x = m·2^e with m ∈ [√½, √2); s = (m − 1)/(m + 1),
  * |s| ≤ 0.1716; ln m = 2·atanh s = 2s·(1 + s²/3 + s⁴/5 + s⁶/7 + s⁸/9), truncation below
  * s¹⁰/11·(1/(1 − s²)) ≈ 2.3e−9 relative.
  */
 // @ts-ignore: decorator
-@inline function vlog(x: v128): v128 {
-  let e = i32x4.sub(i32x4.shr_u(x, 23), i32x4.splat(127));
-  let m = v128.or(v128.and(x, i32x4.splat(0x007fffff)), i32x4.splat(0x3f800000));
-  const big = f32x4.gt(m, f32x4.splat(SQRT2));
-  m = v128.bitselect(f32x4.mul(m, f32x4.splat(0.5)), m, big);
+@inline function vlog(x: v128, kLN2: v128, kSQRT2: v128, kHALF: v128, kONE: v128, kINV9: v128, kINV7: v128,
+  kINV5: v128, kINV3: v128, kMANT: v128, kONE_BITS: v128, kI127: v128): v128 {
+  let e = i32x4.sub(i32x4.shr_u(x, 23), kI127);
+  let m = v128.or(v128.and(x, kMANT), kONE_BITS);
+  const big = f32x4.gt(m, kSQRT2);
+  m = v128.bitselect(f32x4.mul(m, kHALF), m, big);
   e = i32x4.sub(e, big); // big lanes are −1: e + 1
-  const s = f32x4.div(f32x4.sub(m, f32x4.splat(1.0)), f32x4.add(m, f32x4.splat(1.0)));
+  const s = f32x4.div(f32x4.sub(m, kONE), f32x4.add(m, kONE));
   const s2 = f32x4.mul(s, s);
-  let p = f32x4.splat(<f32>(1.0 / 9.0));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 7.0)));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 5.0)));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(<f32>(1.0 / 3.0)));
-  p = f32x4.add(f32x4.mul(p, s2), f32x4.splat(1.0));
+  let p = kINV9;
+  p = f32x4.add(f32x4.mul(p, s2), kINV7);
+  p = f32x4.add(f32x4.mul(p, s2), kINV5);
+  p = f32x4.add(f32x4.mul(p, s2), kINV3);
+  p = f32x4.add(f32x4.mul(p, s2), kONE);
   const lnm = f32x4.mul(f32x4.add(s, s), p);
-  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), f32x4.splat(LN2)), lnm);
+  return f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(e), kLN2), lnm);
 }
 
 /**
@@ -464,39 +509,43 @@ const ROUND_BIAS: f32 = 12582912.0; // 1.5·2^23: x + it rounds x (|x| < 2^22) t
  * quadrant q mod 4 rotates (c, s) to (c, s), (−s, c), (−c, −s), (s, −c).
  */
 // @ts-ignore: decorator
-@inline function boxMuller(u: v128, v: v128, dst: usize): void {
-  const rad = f32x4.sqrt(f32x4.mul(f32x4.splat(-2.0), vlog(u)));
-  const y = f32x4.add(f32x4.mul(v, f32x4.splat(4.0)), f32x4.splat(ROUND_BIAS));
-  const q = f32x4.sub(y, f32x4.splat(ROUND_BIAS));
-  const qi = v128.and(y, i32x4.splat(3)); // the integer's low bits sit in the mantissa's low bits
-  const phi = f32x4.mul(f32x4.sub(v, f32x4.mul(q, f32x4.splat(0.25))), f32x4.splat(TWO_PI));
+@inline function boxMuller(u: v128, v: v128, dst: usize, kTWO_PI: v128, kROUND_BIAS: v128, kHALF: v128, kONE: v128,
+  kMINUS_TWO: v128, kFOUR: v128, kQUARTER: v128, kS9: v128, kS7: v128, kS5: v128, kS3: v128, kC10: v128, kC8: v128,
+  kC6: v128, kC4: v128, kI1: v128, kI2: v128, kI3: v128, kLN2: v128, kSQRT2: v128, kINV9: v128, kINV7: v128,
+  kINV5: v128, kINV3: v128, kMANT: v128, kONE_BITS: v128, kI127: v128): void {
+  const rad = f32x4.sqrt(f32x4.mul(kMINUS_TWO, vlog(u, kLN2, kSQRT2, kHALF, kONE, kINV9, kINV7, kINV5, kINV3, kMANT,
+    kONE_BITS, kI127)));
+  const y = f32x4.add(f32x4.mul(v, kFOUR), kROUND_BIAS);
+  const q = f32x4.sub(y, kROUND_BIAS);
+  const qi = v128.and(y, kI3); // the integer's low bits sit in the mantissa's low bits
+  const phi = f32x4.mul(f32x4.sub(v, f32x4.mul(q, kQUARTER)), kTWO_PI);
   const p2 = f32x4.mul(phi, phi);
-  let sp = f32x4.splat(<f32>(1.0 / 362880.0));
-  sp = f32x4.sub(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 5040.0)));
-  sp = f32x4.add(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 120.0)));
-  sp = f32x4.sub(f32x4.mul(sp, p2), f32x4.splat(<f32>(1.0 / 6.0)));
-  sp = f32x4.add(f32x4.mul(sp, p2), f32x4.splat(1.0));
+  let sp = kS9;
+  sp = f32x4.sub(f32x4.mul(sp, p2), kS7);
+  sp = f32x4.add(f32x4.mul(sp, p2), kS5);
+  sp = f32x4.sub(f32x4.mul(sp, p2), kS3);
+  sp = f32x4.add(f32x4.mul(sp, p2), kONE);
   const sn = f32x4.mul(sp, phi);
-  let cp = f32x4.splat(<f32>(-1.0 / 3628800.0));
-  cp = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 40320.0)));
-  cp = f32x4.sub(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 720.0)));
-  cp = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(<f32>(1.0 / 24.0)));
-  cp = f32x4.sub(f32x4.mul(cp, p2), f32x4.splat(0.5));
-  const cs = f32x4.add(f32x4.mul(cp, p2), f32x4.splat(1.0));
-  const swap = i32x4.eq(v128.and(qi, i32x4.splat(1)), i32x4.splat(1));
+  let cp = kC10;
+  cp = f32x4.add(f32x4.mul(cp, p2), kC8);
+  cp = f32x4.sub(f32x4.mul(cp, p2), kC6);
+  cp = f32x4.add(f32x4.mul(cp, p2), kC4);
+  cp = f32x4.sub(f32x4.mul(cp, p2), kHALF);
+  const cs = f32x4.add(f32x4.mul(cp, p2), kONE);
+  const swap = i32x4.eq(v128.and(qi, kI1), kI1);
   const c0 = v128.bitselect(sn, cs, swap);
   const s0 = v128.bitselect(cs, sn, swap);
   // cos negative in quadrants 1, 2: bit 1 of q + 1; sin negative in 2, 3: bit 1 of q
-  const cosv = v128.xor(c0, i32x4.shl(v128.and(i32x4.add(qi, i32x4.splat(1)), i32x4.splat(2)), 30));
-  const sinv = v128.xor(s0, i32x4.shl(v128.and(qi, i32x4.splat(2)), 30));
+  const cosv = v128.xor(c0, i32x4.shl(v128.and(i32x4.add(qi, kI1), kI2), 30));
+  const sinv = v128.xor(s0, i32x4.shl(v128.and(qi, kI2), 30));
   v128.store(dst, f32x4.mul(rad, cosv));
   v128.store(dst, f32x4.mul(rad, sinv), 16);
 }
 
 /** (⌊w / 2^8⌋ + ½)·2^−24 per lane: a uniform in (0, 1), exact in f32. */
 // @ts-ignore: decorator
-@inline function vuniform(w: v128): v128 {
-  return f32x4.mul(f32x4.add(f32x4.convert_i32x4_u(i32x4.shr_u(w, 8)), f32x4.splat(0.5)), f32x4.splat(Ox1p_24));
+@inline function vuniform(w: v128, kOX1P_24: v128, kHALF: v128): v128 {
+  return f32x4.mul(f32x4.add(f32x4.convert_i32x4_u(i32x4.shr_u(w, 8)), kHALF), kOX1P_24);
 }
 
 /** Four v128 of a block's normals, rows 4j … 4j+3 (static data, 16-byte aligned). */
@@ -515,6 +564,35 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
   const first = <u64>start;
   const blocks = (rows + 3) >> 2;
   const rowBytes = <usize>n << 2;
+  // the generator's constants, loaded once (V8 keeps them in registers or spills them)
+  const kLN2 = nc(N_LN2);
+  const kSQRT2 = nc(N_SQRT2);
+  const kTWO_PI = nc(N_TWO_PI);
+  const kOX1P_24 = nc(N_OX1P_24);
+  const kROUND_BIAS = nc(N_ROUND_BIAS);
+  const kHALF = nc(N_HALF);
+  const kONE = nc(N_ONE);
+  const kMINUS_TWO = nc(N_MINUS_TWO);
+  const kFOUR = nc(N_FOUR);
+  const kQUARTER = nc(N_QUARTER);
+  const kINV9 = nc(N_INV9);
+  const kINV7 = nc(N_INV7);
+  const kINV5 = nc(N_INV5);
+  const kINV3 = nc(N_INV3);
+  const kS9 = nc(N_S9);
+  const kS7 = nc(N_S7);
+  const kS5 = nc(N_S5);
+  const kS3 = nc(N_S3);
+  const kC10 = nc(N_C10);
+  const kC8 = nc(N_C8);
+  const kC6 = nc(N_C6);
+  const kC4 = nc(N_C4);
+  const kMANT = nc(N_MANT);
+  const kONE_BITS = nc(N_ONE_BITS);
+  const kI127 = nc(N_I127);
+  const kI1 = nc(N_I1);
+  const kI2 = nc(N_I2);
+  const kI3 = nc(N_I3);
   const M0 = i32x4.splat(0xd2511f53);
   const M1 = i32x4.splat(0xcd9e8d57);
   // the ten round keys (k0 + r·W0, k1 + r·W1), splatted once
@@ -561,8 +639,12 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
         c2 = v128.xor(v128.xor(hi0, c3), v128.load(keys, 16));
         c3 = lo0;
       }
-      boxMuller(vuniform(c0), vuniform(c1), NOISE_TMP);
-      boxMuller(vuniform(c2), vuniform(c3), NOISE_TMP + 32);
+      boxMuller(vuniform(c0, kOX1P_24, kHALF), vuniform(c1, kOX1P_24, kHALF), NOISE_TMP, kTWO_PI, kROUND_BIAS, kHALF,
+        kONE, kMINUS_TWO, kFOUR, kQUARTER, kS9, kS7, kS5, kS3, kC10, kC8, kC6, kC4, kI1, kI2, kI3, kLN2, kSQRT2, kINV9,
+        kINV7, kINV5, kINV3, kMANT, kONE_BITS, kI127);
+      boxMuller(vuniform(c2, kOX1P_24, kHALF), vuniform(c3, kOX1P_24, kHALF), NOISE_TMP + 32, kTWO_PI, kROUND_BIAS,
+        kHALF, kONE, kMINUS_TWO, kFOUR, kQUARTER, kS9, kS7, kS5, kS3, kC10, kC8, kC6, kC4, kI1, kI2, kI3, kLN2, kSQRT2,
+        kINV9, kINV7, kINV5, kINV3, kMANT, kONE_BITS, kI127);
       const row = 4 * j;
       const base = out + (<usize>p << 2) + <usize>row * rowBytes;
       const last = min(4, rows - row);

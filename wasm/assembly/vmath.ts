@@ -162,3 +162,28 @@ const EXP_TABLE = memory.data<f32>(
 @inline export function eluv(z: v128): v128 {
   return eluK(z, k(K_LOG2E), k(K_MAGIC), k(K_X_MIN), k(K_ONE), k(K_MINUS_ONE), k(K_E1), k(K_E2), k(K_E3), k(K_E4), k(K_E5));
 }
+
+/**
+ * e^{min(z, 0)} of four lanes by ELU's reduction and polynomial (see above): 2ⁿ·P(f) for
+ * u = max(min(z, 0), −87), exactly 1 for z ≥ 0 (n = 0, f = 0, P(0) = 1). This is ELU's derivative
+ * (1 for z > 0, e^z for z ≤ 0), and ELU(z) = pmax(z, e − 1) is bit-identical to `eluK` (2ⁿ·P is
+ * exact, so e − 1 rounds as eluK's fused 2ⁿ·P − 1 does). Relative error against e^u: P's 1.03e-7
+ * plus its roundings and ≤ |y|·2⁻²⁴·ln 2 from rounding y = u·log2e (≤ 3.6e-6 at u = −87, where e^u ≈
+ * 1.6e-38; ≤ 6e-8·|u| in general). Constants passed in, `k(K_…)` of each loaded before the loop.
+ * A NaN z gives NaN.
+ */
+@inline export function expEluK(
+  z: v128, log2e: v128, magic: v128, xMin: v128, one: v128,
+  e1: v128, e2: v128, e3: v128, e4: v128, e5: v128,
+): v128 {
+  const u = f32x4.pmax(f32x4.pmin(z, f32x4.splat(0.0)), xMin);
+  const y = f32x4.mul(u, log2e);
+  const v = f32x4.add(y, magic);
+  const s = i32x4.shl(v, 23); // 2ⁿ
+  const f = f32x4.sub(y, f32x4.sub(v, magic));
+  let q = madd(e5, f, e4);
+  q = madd(q, f, e3);
+  q = madd(q, f, e2);
+  q = madd(q, f, e1);
+  return f32x4.mul(s, madd(q, f, one));
+}
