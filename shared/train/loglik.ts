@@ -7,7 +7,8 @@
  * augmented state (z, ℓ); the divergence is exact (forward-mode tangents through the MLP, one per
  * coordinate). The gradient is exact for the discretized solver: backpropagation through every
  * solver stage, second derivatives of the activation included. Default: RK4 with 8 steps, the
- * AdamMCMC reference code's setting.
+ * setting of the AdamMCMC energy benchmark (anchors/torch/ref.py). On a CFM model of the Gamma ring
+ * (2500 epochs) its mean test log p differs from RK4 with 128 steps by 7e-4 nats.
  *
  * Points are row-major `[n, d]` here and SoA `[d][n]` inside the core.
  */
