@@ -105,6 +105,8 @@ describe('AWS commands without credentials', () => {
     ['submit', 'examples/smoke.json'],
     ['status', 'arn:aws:states:eu-west-1:123456789012:execution:m:e'],
     ['download', 's3://bucket/runs/smoke', join(dir, 'dl')],
+    ['run', 'examples/smoke.json', '--store', 's3://bucket/prefix'],
+    ['report', 's3://bucket/runs/smoke'],
   ])('%s fails at once and says what to set', async (...args) => {
     await expect(bare(...args)).rejects.toMatchObject({ stderr: expect.stringMatching(/no AWS credentials: set AWS_PROFILE .*AWS_ACCESS_KEY_ID/) })
   })

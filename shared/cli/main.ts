@@ -17,6 +17,13 @@ const range = (v: string): { start: number; end: number } => {
   return { start: Number(m[1]), end: Number(m[2]) }
 }
 
+/** S3 stores need credentials (any, for an S3-compatible endpoint): fail at once without them. */
+const requireAwsCredentials = async (what: string): Promise<void> => {
+  const { credentialsProblem } = await import('./commands/aws.ts')
+  const problem = credentialsProblem()
+  if (problem !== undefined) throw new Error(`${what}: an s3:// store needs AWS credentials: ${problem}`)
+}
+
 const variantOf = (v: unknown): 'auto' | 'simd' | 'relaxed' => {
   const s = String(v ?? 'auto')
   if (s !== 'auto' && s !== 'simd' && s !== 'relaxed') throw new RangeError(`--core: expected auto, simd or relaxed, got '${s}'`)
@@ -140,6 +147,7 @@ cli
   .option('--workers <W>', 'worker threads (default: one per core)')
   .option('--allow-partial', 'report even if some counts are missing, and say so')
   .action(async (config: string, o: Record<string, unknown>) => {
+    if (String(o.store).startsWith('s3://')) await requireAwsCredentials('run')
     const { runLocal } = await import('../pipeline/local.ts')
     const { describe, exitCode } = await import('../pipeline/errors.ts')
     const log = logOf(o)
@@ -207,6 +215,7 @@ cli
     const estimator = String(o.estimator)
     if (estimator !== 'cv' && estimator !== 'variance') throw new RangeError(`--estimator: expected cv or variance, got '${estimator}'`)
     if (run.startsWith('s3://')) {
+      await requireAwsCredentials('report')
       const { reportFromStore } = await import('./commands/report-s3.ts')
       console.log(`report: ${await reportFromStore(run, { allowPartial: o.allowPartial === true })}`)
       return
