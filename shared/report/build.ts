@@ -4,9 +4,8 @@
  * sibling renamed into place), figures first and the page last, so a reader never sees a page
  * whose figures are not there.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { join } from 'node:path'
+import { writeFileAtomic as writeAtomic } from '../io/atomic.ts'
 import type { ReportData } from './data.ts'
 import { type Figure, reportFigures } from './figures.ts'
 import { reportHtml } from './html.ts'
@@ -15,18 +14,6 @@ import { renderSvg, svgToPng } from './render.ts'
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-const writeAtomic = async (path: string, data: Uint8Array | string): Promise<void> => {
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  try {
-    await writeFile(tmp, data)
-    await rename(tmp, path)
-  } catch (e) {
-    await rm(tmp, { force: true })
-    throw e
-  }
-}
 
 /** JSON with non-finite numbers as null (JSON has no NaN), two-space indented. */
 const toJson = (x: unknown): string =>

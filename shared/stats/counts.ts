@@ -13,6 +13,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { COUNTS_FORMAT, type CountsSidecar as GenerationSidecar } from '../generate/output.ts'
 import { decodeNpy, npyNumbers } from '../io/npy.ts'
 import { quantileSeedCounts, type SeedCounts } from './posterior.ts'
 
@@ -20,14 +21,10 @@ import { quantileSeedCounts, type SeedCounts } from './posterior.ts'
 // model
 // -------------------------------------------------------------------------------------
 
-export const COUNTS_FORMAT = 'bayesamp.counts/1'
+export { COUNTS_FORMAT }
 
-/** The sidecar fields the reducer reads (generation writes more). */
-export interface CountsSidecar {
-  readonly format: string
-  readonly binning: string
-  readonly grids: ReadonlyArray<{ readonly n: number; readonly offset: number; readonly points: number; readonly invalid: number }>
-}
+/** The sidecar fields the reducer reads (generation writes more: shared/generate/output.ts). */
+export type CountsSidecar = Pick<GenerationSidecar, 'grids'> & { readonly format: string; readonly binning: string }
 
 /** One grid of one group: every seed's posterior counts. */
 export interface GridCounts {
