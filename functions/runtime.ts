@@ -8,9 +8,8 @@ import { pipe } from 'fp-ts/lib/function.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import * as t from 'io-ts'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
-import { decodeExperiment, type Experiment } from '../shared/config/experiment.ts'
 import { type PipelineError, describe, exitCode, invalidKey, usageError } from '../shared/pipeline/errors.ts'
-import { configKey, runPrefix } from '../shared/pipeline/keys.ts'
+import { runPrefix } from '../shared/pipeline/keys.ts'
 import { s3Store } from '../shared/store/s3.ts'
 import { scopedStore } from '../shared/store/scoped.ts'
 import type { ObjectStore } from '../shared/store/store.ts'
@@ -40,15 +39,7 @@ export const decodeEvent = <A>(codec: t.Decoder<unknown, A>, event: unknown, wha
     E.mapLeft((errors) => usageError(`${what}: invalid event: ${PathReporter.report(E.left(errors)).join('; ')}`)),
   )
 
-/** The run's stored config (written by the plan stage), decoded. */
-export const storedExperiment = (store: ObjectStore, run: string): TE.TaskEither<PipelineError, Experiment> =>
-  pipe(
-    store.get(configKey(run)),
-    TE.flatMapEither((bytes) => {
-      const { run: _run, ...config } = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>
-      return decodeExperiment(config, store.uri(configKey(run)))
-    }),
-  )
+export { storedExperiment } from '../shared/pipeline/stages.ts'
 
 /** One log line per unit of work, for CloudWatch Logs Insights. */
 export const logUnit = (stage: string, coordinates: Record<string, unknown>, started: number, outcome: string, extra: Record<string, unknown> = {}) =>

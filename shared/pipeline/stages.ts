@@ -10,7 +10,7 @@
 import * as A from 'fp-ts/lib/Array.js'
 import { pipe } from 'fp-ts/lib/function.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import type { Experiment } from '../config/experiment.ts'
+import { type Experiment, decodeExperiment } from '../config/experiment.ts'
 import type { Core } from '../core/wasm.ts'
 import { generateOrt, generateWasm } from '../generate/generate.ts'
 import { countsBytes } from '../generate/output.ts'
@@ -21,7 +21,7 @@ import type { ObjectStore } from '../store/store.ts'
 import { type JobProgress, type TrainJobOptions, trainJob } from '../train/job.ts'
 import { posteriorFiles } from '../train/posterior.ts'
 import { type PipelineError, configError, stageError } from './errors.ts'
-import { type GenerationItem, type Plan, type TrainingJob, canonicalJson, plan, runPrefix, seedPrefix } from './keys.ts'
+import { type GenerationItem, type Plan, type TrainingJob, canonicalJson, configKey, plan, runPrefix, seedPrefix } from './keys.ts'
 import { createHash } from 'node:crypto'
 
 // -------------------------------------------------------------------------------------
@@ -44,7 +44,15 @@ export const attempt = <A>(
   f: () => Promise<A>,
 ): TE.TaskEither<PipelineError, A> => TE.tryCatch(f, (e) => stageError(stage, coordinates, e))
 
-const alreadyDone: TE.TaskEither<PipelineError, StageOutcome> = TE.right({ skipped: true, seconds: 0 })
+/** Runs `work` (timed) unless `marker`, the stage's last write, already exists. */
+const unlessDone = (store: ObjectStore, marker: string, work: () => TE.TaskEither<PipelineError, unknown>): TE.TaskEither<PipelineError, StageOutcome> =>
+  pipe(
+    store.exists(marker),
+    TE.flatMap(
+      (done): TE.TaskEither<PipelineError, StageOutcome> =>
+        done ? TE.right({ skipped: true, seconds: 0 }) : pipe(timed(work()), TE.map(([, seconds]) => ({ skipped: false, seconds }))),
+    ),
+  )
 
 export const timed = <A>(ma: TE.TaskEither<PipelineError, A>): TE.TaskEither<PipelineError, [A, number]> => {
   return () => {
@@ -96,6 +104,16 @@ export const planStage = (store: ObjectStore, x: Experiment, name?: string): TE.
   )
 }
 
+/** The experiment a run was planned with, from its stored `config.json` (which adds `run`). */
+export const storedExperiment = (store: ObjectStore, run: string): TE.TaskEither<PipelineError, Experiment> =>
+  pipe(
+    store.get(configKey(run)),
+    TE.flatMapEither((bytes) => {
+      const { run: _run, ...config } = JSON.parse(decoder.decode(bytes)) as Record<string, unknown>
+      return decodeExperiment(config, store.uri(configKey(run)))
+    }),
+  )
+
 // -------------------------------------------------------------------------------------
 // train
 // -------------------------------------------------------------------------------------
@@ -110,26 +128,16 @@ export const trainStage = (
   onProgress?: (p: JobProgress) => void,
   options: TrainJobOptions = {},
 ): TE.TaskEither<PipelineError, StageOutcome> =>
-  pipe(
-    store.exists(job.manifestKey),
-    TE.flatMap((done): TE.TaskEither<PipelineError, StageOutcome> =>
-      done
-        ? alreadyDone
-        : pipe(
-            timed(
-              pipe(
-                attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress, options))),
-                TE.flatMap((files) =>
-                  pipe(
-                    files,
-                    A.map(([name, bytes]) => store.put(`${seedPrefix(run, job.group, job.seed)}/${name}`, bytes)),
-                    TE.sequenceSeqArray,
-                  ),
-                ),
-              ),
-            ),
-            TE.map(([, seconds]) => ({ skipped: false, seconds })),
-          ),
+  unlessDone(store, job.manifestKey, () =>
+    pipe(
+      attempt('train', { group: job.group, seed: job.seed }, async () => posteriorFiles(await trainJob(core, x, job, onProgress, options))),
+      TE.flatMap((files) =>
+        pipe(
+          files,
+          A.map(([name, bytes]) => store.put(`${seedPrefix(run, job.group, job.seed)}/${name}`, bytes)),
+          TE.sequenceSeqArray,
+        ),
+      ),
     ),
   )
 
@@ -161,38 +169,27 @@ export const generateStage = (
   opts: GenerateStageOptions = {},
 ): TE.TaskEither<PipelineError, StageOutcome> => {
   const coords = { group: item.group, seed: item.seed, sample: item.sample, shard: item.shard }
-  return pipe(
-    store.exists(item.sidecarKey),
-    TE.flatMap((done): TE.TaskEither<PipelineError, StageOutcome> =>
-      done
-        ? alreadyDone
-        : pipe(
-            timed(
-              pipe(
-                store.get(item.modelKey),
-                TE.flatMap((bytes) =>
-                  attempt('generate', coords, async () => {
-                    const model = { name: item.modelKey, sha256: createHash('sha256').update(bytes).digest('hex') }
-                    const imported = importOnnx(bytes, store.uri(item.modelKey))
-                    const p = itemPlan(x, item)
-                    const result =
-                      imported.kind === 'mlp'
-                        ? await generateWasm(imported.model, p, { workers: opts.workers ?? 0 })
-                        : await generateOrt(await OrtField.create(imported.bytes, store.uri(item.modelKey)), p)
-                    return countsBytes(result, model)
-                  }),
-                ),
-                TE.flatMap(({ npy, sidecar }) =>
-                  pipe(
-                    store.put(item.countsKey, npy),
-                    TE.flatMap(() => store.put(item.sidecarKey, sidecar)),
-                  ),
-                ),
-              ),
-            ),
-            TE.map(([, seconds]) => ({ skipped: false, seconds })),
-          ),
+  return unlessDone(store, item.sidecarKey, () =>
+    pipe(
+      store.get(item.modelKey),
+      TE.flatMap((bytes) =>
+        attempt('generate', coords, async () => {
+          const model = { name: item.modelKey, sha256: createHash('sha256').update(bytes).digest('hex') }
+          const imported = importOnnx(bytes, store.uri(item.modelKey))
+          const p = itemPlan(x, item)
+          const result =
+            imported.kind === 'mlp'
+              ? await generateWasm(imported.model, p, { workers: opts.workers ?? 0 })
+              : await generateOrt(await OrtField.create(imported.bytes, store.uri(item.modelKey)), p)
+          return countsBytes(result, model)
+        }),
+      ),
+      TE.flatMap(({ npy, sidecar }) =>
+        pipe(
+          store.put(item.countsKey, npy),
+          TE.flatMap(() => store.put(item.sidecarKey, sidecar)),
+        ),
+      ),
     ),
   )
 }
-

@@ -3,10 +3,10 @@
  * stored counts and config and written back beside them (the reduce stage, over the whole run).
  */
 import * as E from 'fp-ts/lib/Either.js'
-import { decodeExperiment } from '../../config/experiment.ts'
 import { describe } from '../../pipeline/errors.ts'
-import { configKey, plan, runPrefix } from '../../pipeline/keys.ts'
+import { plan, runPrefix } from '../../pipeline/keys.ts'
 import { reduceStage } from '../../pipeline/reduce.ts'
+import { storedExperiment } from '../../pipeline/stages.ts'
 import { envStoreOptions, openStore } from '../../store/open.ts'
 
 /** Splits `s3://bucket/prefix/runs/<run>` into the store's root and the run name. */
@@ -21,10 +21,7 @@ export const reportFromStore = async (uri: string, o: { allowPartial?: boolean }
   const opened = openStore(root, envStoreOptions())
   if (E.isLeft(opened)) throw new Error(describe(opened.left))
   const store = opened.right
-  const bytes = await store.get(configKey(run))()
-  if (E.isLeft(bytes)) throw new Error(describe(bytes.left))
-  const { run: _run, ...config } = JSON.parse(new TextDecoder().decode(bytes.right)) as Record<string, unknown>
-  const x = decodeExperiment(config, store.uri(configKey(run)))
+  const x = await storedExperiment(store, run)()
   if (E.isLeft(x)) throw new Error(describe(x.left))
   const r = await reduceStage(store, x.right, plan(x.right, run), { allowPartial: o.allowPartial })()
   if (E.isLeft(r)) throw new Error(describe(r.left))
