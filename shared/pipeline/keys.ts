@@ -135,17 +135,17 @@ export const formatNumber = (v: number): string => {
 }
 
 /** The groups of a run: VIB's in the order of `k`, then AdamMCMC's in the order of `sigma`. */
+/** A group's name: the method and its swept hyperparameter, e.g. `vib-k5`, `mcmc-s0.01`. */
+export const groupName = (method: Method, value: number): string => `${method}-${method === 'vib' ? 'k' : 's'}${formatNumber(value)}`
+
 export const groups = (x: Experiment): Group[] => {
   const out: Group[] = []
   const { vib, mcmc } = x.methods
   if (vib !== undefined)
-    for (const k of vib.k)
-      out.push({ name: `vib-k${formatNumber(k)}`, method: 'vib', hyperparameter: 'k', value: k, samples: vib.draws })
+    for (const k of vib.k) out.push({ name: groupName('vib', k), method: 'vib', hyperparameter: 'k', value: k, samples: vib.draws })
   if (mcmc !== undefined)
-    for (const s of mcmc.sigma) {
-      const name = `mcmc-s${formatNumber(s)}`
-      out.push({ name, method: 'mcmc', hyperparameter: 'sigma', value: s, samples: mcmc.samples })
-    }
+    for (const s of mcmc.sigma)
+      out.push({ name: groupName('mcmc', s), method: 'mcmc', hyperparameter: 'sigma', value: s, samples: mcmc.samples })
   return out
 }
 

@@ -294,7 +294,6 @@ export class AdamMcmc {
   /** f32 [n] each: θ, θ̃, τ, τ̃, the tempered gradient fed to Adam, ε. */
   private readonly thetaPtr: number
   private readonly thetaTildePtr: number
-  private readonly tauPtr: number
   private readonly tauTildePtr: number
   private readonly gradPtr: number
   private readonly epsPtr: number
@@ -328,7 +327,6 @@ export class AdamMcmc {
     if (o.adamState !== undefined) this.adam.restore(o.adamState)
     this.thetaPtr = core.putF32(o.theta0)
     this.thetaTildePtr = core.allocF32(n)
-    this.tauPtr = core.allocF32(n)
     this.tauTildePtr = core.allocF32(n)
     this.gradPtr = core.allocF32(n)
     this.epsPtr = core.allocF32(n)

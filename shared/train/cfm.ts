@@ -43,7 +43,8 @@ export interface EpochReport {
   readonly skipped: number
 }
 
-export interface CfmOptions {
+/** What every CFM-loss training takes (plain CFM here, VIB in vib.ts). */
+export interface CfmBatchOptions {
   readonly spec: MlpSpec
   /** Training points, row-major `[N, d]`. */
   readonly data: Float32Array | Float64Array
@@ -66,11 +67,14 @@ export interface CfmOptions {
   readonly maxConsecutiveSkips?: number
   /** @default - philoxRandomness(core, seed) */
   readonly randomness?: Randomness
-  readonly onEpoch?: (report: EpochReport) => void
   /** Threads for the batches' chunks (not closed here). @default - every chunk in this thread */
   readonly parallel?: ChunkedGradient
   /** Chunks per batch when `parallel` is not given (it has its own). @default DEFAULT_CHUNKS */
   readonly chunks?: number
+}
+
+export interface CfmOptions extends CfmBatchOptions {
+  readonly onEpoch?: (report: EpochReport) => void
 }
 
 export interface CfmResult {

@@ -11,7 +11,7 @@
  */
 import type { Experiment } from '../config/experiment.ts'
 import type { Core } from '../core/wasm.ts'
-import { type DataSource, loadDataset } from '../data/dataset.ts'
+import { type DataSource, type Dataset, loadDataset } from '../data/dataset.ts'
 import { GAMMA_RATE, GAMMA_SHAPE, RING_RADIUS } from '../data/gamma-ring.ts'
 import { type Mlp, mlp, parameterCount } from '../model/spec.ts'
 import type { TrainingJob } from '../pipeline/keys.ts'
@@ -64,6 +64,19 @@ export const trainJob = async (
   }
 }
 
+/** The CFM-loss batch settings of an experiment's trainings, on one training set. */
+export const batchOptions = (x: Experiment, data: Dataset, seed: number, parallel?: ChunkedGradient) => ({
+  spec: x.model,
+  data: data.points,
+  batchSize: Math.min(x.training.batchSize, data.n),
+  batchesPerEpoch: x.training.batchesPerEpoch,
+  lr: x.training.lr,
+  optimizer: x.training.optimizer,
+  sigmaMin: x.training.sigmaMin,
+  seed,
+  parallel,
+})
+
 const trainWith = async (
   core: Core,
   x: Experiment,
@@ -75,17 +88,7 @@ const trainWith = async (
   const data = await loadDataset(core, dataSource(x), x.trainingSize, job.seed)
   if (data.d !== x.model.dim) throw new RangeError(`model.dim is ${x.model.dim}, the training set has dimension ${data.d}`)
   const t = x.training
-  const common = {
-    spec: x.model,
-    data: data.points,
-    batchSize: Math.min(t.batchSize, data.n),
-    batchesPerEpoch: t.batchesPerEpoch,
-    lr: t.lr,
-    optimizer: t.optimizer,
-    sigmaMin: t.sigmaMin,
-    seed: job.seed,
-    parallel,
-  }
+  const common = batchOptions(x, data, job.seed, parallel)
   const spec = job.method === 'vib' ? x.methods.vib : x.methods.mcmc
   if (spec === undefined) throw new RangeError(`methods.${job.method}: not configured, but a ${job.method} job was planned`)
   const notes: string[] = []

@@ -44,8 +44,7 @@ import type { Core } from '../core/wasm.ts'
 import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
 import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
 import { fromSoa, putDescriptor, toSoa, trainKernels } from './backprop.ts'
-import { STREAMS, allFinite, batchSequence, chunkedGradient, initParams, trainingProblem } from './cfm.ts'
-import type { ChunkedGradient } from './parallel.ts'
+import { type CfmBatchOptions, STREAMS, allFinite, batchSequence, chunkedGradient, initParams, trainingProblem } from './cfm.ts'
 import { type Randomness, philoxRandomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
@@ -80,24 +79,16 @@ export interface VibEpochReport {
   readonly skipped: number
 }
 
-export interface VibOptions {
-  readonly spec: MlpSpec
-  /** Training points, row-major `[N, d]`. */
-  readonly data: Float32Array | Float64Array
+export interface VibOptions extends CfmBatchOptions {
   /** Maximum number of epochs. */
   readonly epochs: number
-  /** @default 1000 */
-  readonly batchSize?: number
-  /** @default 10 */
-  readonly batchesPerEpoch?: number
-  /** @default 1e-3 */
-  readonly lr?: number
-  /** @default - Adam with PyTorch's defaults */
-  readonly optimizer?: Partial<OptimizerOptions>
-  /** @default 1e-4 */
-  readonly sigmaMin?: number
-  /** Integer in [0, 2^32). */
-  readonly seed: number
+  /** Initial μ, e.g. a CFM-trained model. @default - PyTorch's `nn.Linear` initialisation from the seed */
+  readonly init?: Mlp | Float32Array
+  /**
+   * Initialisation, batches, t and x0 (as trainCfm); the reparameterization noise and the posterior
+   * draws always come from the core's generators keyed by `seed`. @default - philoxRandomness(core, seed)
+   */
+  readonly randomness?: Randomness
   /** The paper's KL weight k (≥ 0). @default 1 */
   readonly k?: number
   /** @default 'elbo' */
@@ -106,24 +97,11 @@ export interface VibOptions {
   readonly priorScale?: number
   /** Initial ρ of every weight (σ = softplus(ρ); −3 gives σ ≈ 0.0486). @default -3 */
   readonly rhoInit?: number
-  /** Initial μ, e.g. a CFM-trained model. @default - PyTorch's `nn.Linear` initialisation from the seed */
-  readonly init?: Mlp | Float32Array
   /** Posterior weight draws n_VIB. @default 50 */
   readonly draws?: number
   /** @default STOP_DEFAULTS */
   readonly stop?: Partial<StopCriterion>
-  /** @default 10 */
-  readonly maxConsecutiveSkips?: number
-  /**
-   * Initialisation, batches, t and x0 (as trainCfm); the reparameterization noise and the posterior
-   * draws always come from the core's generators keyed by `seed`. @default - philoxRandomness(core, seed)
-   */
-  readonly randomness?: Randomness
   readonly onEpoch?: (report: VibEpochReport) => void
-  /** Threads for the batches' chunks (not closed here). @default - every chunk in this thread */
-  readonly parallel?: ChunkedGradient
-  /** Chunks per batch when `parallel` is not given (it has its own). @default DEFAULT_CHUNKS */
-  readonly chunks?: number
 }
 
 export interface VibResult {

@@ -11,9 +11,9 @@ import { core } from '../../core/wasm.ts'
 import { loadDataset } from '../../data/dataset.ts'
 import { writeFileAtomic } from '../../io/atomic.ts'
 import { describe } from '../../pipeline/errors.ts'
-import { formatNumber } from '../../pipeline/keys.ts'
+import { groupName } from '../../pipeline/keys.ts'
 import { type CfmResult, trainCfm } from '../../train/cfm.ts'
-import { dataSource, trainJob } from '../../train/job.ts'
+import { batchOptions, dataSource, trainJob } from '../../train/job.ts'
 import { ChunkedGradient } from '../../train/parallel.ts'
 import { type TrainedPosterior, posteriorFiles } from '../../train/posterior.ts'
 import type { Logger } from '../logger.ts'
@@ -49,16 +49,8 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
       let r: CfmResult
       try {
         r = trainCfm(c, {
-          spec: x.model,
-          data: data.points,
+          ...batchOptions(x, data, cmd.seed, parallel),
           epochs,
-          batchSize: Math.min(t.batchSize, data.n),
-          batchesPerEpoch: t.batchesPerEpoch,
-          lr: t.lr,
-          optimizer: t.optimizer,
-          sigmaMin: t.sigmaMin,
-          seed: cmd.seed,
-          parallel,
           onEpoch: (e) => bar.update(e.epoch + 1, epochs, `loss ${e.loss.toPrecision(4)}`),
         })
       } finally {
@@ -80,7 +72,7 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
       if (list === undefined) throw new RangeError(`${cmd.config}: methods.${cmd.method} is not configured`)
       const value = cmd.value ?? list[0]
       const hyperparameter = cmd.method === 'vib' ? 'k' : 'sigma'
-      const group = `${cmd.method}-${hyperparameter === 'k' ? 'k' : 's'}${formatNumber(value)}`
+      const group = groupName(cmd.method, value)
       const samples = cmd.method === 'vib' ? x.methods.vib!.draws : x.methods.mcmc!.samples
       posterior = await trainJob(
         c,
