@@ -13,26 +13,13 @@ import {
   runAdamMcmc,
 } from '../shared/train/adam-mcmc.ts'
 import { adamStepRef } from './reference/train.ts'
+import { uniform as seeded, normal } from './util.ts'
 
 const c = new Core('simd')
 
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-/** mulberry32: a tiny seeded generator for test inputs (independent of the code under test). */
-const seeded = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let z = a
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
 
 type Matrix = number[][]
 

@@ -4,22 +4,11 @@ import { Core, relaxedSimdSupported } from '../shared/core/wasm.ts'
 import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, layerOffsets, mlp, parameterCount } from '../shared/model/spec.ts'
 import { type LoglikSolver, energyGrad, logLikelihood, meanLogLik } from '../shared/train/loglik.ts'
 import { logLikelihoodRef } from './reference/loglik.ts'
+import { uniform as seeded } from './util.ts'
 
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-/** mulberry32: a tiny seeded generator for test inputs (independent of the code under test). */
-const seeded = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let z = a
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Parameters U(±scale/√fan_in): the field is O(1) and its activations bend. */
 const randomParams = (spec: MlpSpec, r: () => number, scale = 1.5): Float32Array => {

@@ -1,38 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { Core, relaxedSimdSupported } from '../shared/core/wasm.ts'
-import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, layerOffsets, mlp, parameterCount } from '../shared/model/spec.ts'
+import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, mlp, parameterCount } from '../shared/model/spec.ts'
 import { Adam } from '../shared/train/adam.ts'
 import { cfmLossGrad, fieldVjp, putDescriptor, toSoa, trainKernels } from '../shared/train/backprop.ts'
 import { trainCfm } from '../shared/train/cfm.ts'
 import { philoxRandomness } from '../shared/train/random.ts'
 import { normal as refNormal, uniformF64 } from './reference/rng.ts'
 import { adamStepRef, cfmLossRef, cfmPairsRef, pointVjp } from './reference/train.ts'
+import { uniform as seeded, normal, randomParams } from './util.ts'
 
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-/** mulberry32: a tiny seeded generator for test inputs (independent of the code under test). */
-const seeded = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let z = a
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
-
-/** Parameters U(±scale/√fan_in), a little wider than PyTorch's default so that activations bend. */
-const randomParams = (spec: MlpSpec, r: () => number, scale = 1.5): Float32Array => {
-  const p = new Float32Array(parameterCount(spec))
-  for (const L of layerOffsets(spec))
-    for (let k = L.w; k < L.b + L.out; k++) p[k] = ((2 * r() - 1) * scale) / Math.sqrt(L.in)
-  return p
-}
 
 const randomBatch = (spec: MlpSpec, n: number, r: () => number) => ({
   t: Float32Array.from({ length: n }, () => r()),

@@ -1,5 +1,5 @@
 /** Helpers shared by the test suites: deterministic random numbers, random models, error norms. */
-import { type Mlp, type MlpSpec, layerShapes, mlp } from '../shared/model/spec.ts'
+import { type Mlp, type MlpSpec, layerOffsets, layerShapes, mlp, parameterCount } from '../shared/model/spec.ts'
 
 /** Deterministic uniform numbers in [0, 1) (mulberry32). */
 export const uniform = (seed: number) => {
@@ -36,3 +36,14 @@ export const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return Number.isNaN(diff) ? Infinity : diff / scale // a NaN anywhere fails every bound
 }
 
+
+/** A standard normal from two uniforms of `r` (Box–Muller). */
+export const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
+
+/** Parameters U(±scale/√fan_in), a little wider than PyTorch's default so that activations bend. */
+export const randomParams = (spec: MlpSpec, r: () => number, scale = 1.5): Float32Array => {
+  const p = new Float32Array(parameterCount(spec))
+  for (const L of layerOffsets(spec))
+    for (let k = L.w; k < L.b + L.out; k++) p[k] = ((2 * r() - 1) * scale) / Math.sqrt(L.in)
+  return p
+}

@@ -16,31 +16,11 @@ import {
 } from '../shared/train/vib.ts'
 import { philox } from './reference/rng.ts'
 import { vibLossRef, vibPointRef } from './reference/vib.ts'
+import { uniform as seeded, normal, randomParams } from './util.ts'
 
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-/** mulberry32: a tiny seeded generator for test inputs (independent of the code under test). */
-const seeded = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let z = a
-    z = Math.imul(z ^ (z >>> 15), z | 1)
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
-
-const randomParams = (spec: MlpSpec, r: () => number, scale = 1.5): Float32Array => {
-  const p = new Float32Array(parameterCount(spec))
-  for (const L of layerOffsets(spec))
-    for (let k = L.w; k < L.b + L.out; k++) p[k] = ((2 * r() - 1) * scale) / Math.sqrt(L.in)
-  return p
-}
 
 /** max_k |a_k − b_k| / max_k |b_k|: the error relative to the vector's scale. */
 const relMaxError = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
