@@ -7,7 +7,7 @@
  *
  * State is row-major `[n, d]` in f64; the field receives and returns f32 (what ONNX models take).
  */
-import type { IntegrationStats, Solver } from './ode.ts'
+import { type IntegrationStats, type Solver, solverProblem } from './ode.ts'
 
 /** v(t, x) for a batch: `x` row-major [n, d]; resolves to row-major [n, d]. */
 export type HostField = (t: number, x: Float32Array) => Promise<Float32Array>
@@ -42,6 +42,8 @@ export const integrateHost = async (
   t0 = 0,
   t1 = 1,
 ): Promise<{ x: Float32Array; stats: IntegrationStats }> => {
+  const problem = solverProblem(solver)
+  if (problem !== undefined) throw new RangeError(`invalid solver: ${problem}`)
   const x: Float64Array = Float64Array.from(x0)
   const stats = { evaluations: 0, steps: 0, rejected: 0 }
   const f = async (t: number, y: Float64Array): Promise<Float64Array> => {
