@@ -73,6 +73,56 @@ describe('chunks', () => {
     }
   })
 
+  it('are summed by the core in chunk order in f64, bit for bit as the plain loop (odd and even lengths)', () => {
+    const u = uniform(21)
+    for (const [C, G] of [
+      [8, 2498],
+      [3, 7],
+      [1, 1],
+    ]) {
+      const g = Float32Array.from({ length: C * G }, () => (u() - 0.5) * 10 ** (8 * u() - 4))
+      const w = Float64Array.from({ length: C }, () => u())
+      // the reference: for every k, ((0 + w_0·g_0,k) + w_1·g_1,k) + …, rounded once to f32
+      const want = new Float32Array(G)
+      for (let k = 0; k < G; k++) {
+        let s = 0
+        for (let k2 = 0; k2 < C; k2++) s += w[k2] * g[k2 * G + k]
+        want[k] = s
+      }
+      const got = c.scoped(() => {
+        const out = c.allocF32(G)
+        c.fn<(s: number, C: number, G: number, w: number, o: number) => void>('chunk_sum')(c.putF32(g), C, G, c.putF64(w), out)
+        return c.f32(out, G).slice()
+      })
+      expect(bits(got)).toEqual(bits(want))
+    }
+  })
+
+  it('of a batch give the chunk kernels’ results, weighted n_c/B and summed in order', () => {
+    const model = randomMlp(spec, 8)
+    const u = uniform(9)
+    const B = 100
+    const t = Float32Array.from({ length: B }, u)
+    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
+    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+    const soa = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
+    const want = new Float32Array(P)
+    const acc = new Float64Array(P)
+    let value = 0
+    for (let k = 0; k < 8; k++) {
+      const { start, n } = chunkBounds(B, 8, k)
+      const r = cfmLossGrad(c, model, t.subarray(start, start + n), soa(xt, start, n), soa(target, start, n))
+      value += (n / B) * r.loss
+      for (let q = 0; q < P; q++) acc[q] += (n / B) * r.grad[q]
+    }
+    want.set(acc)
+    for (const pool of pools) {
+      const grad = new Float32Array(P)
+      expect(pool.cfm(spec, model.params, t, xt, target, grad)).toBe(value)
+      expect(bits(grad)).toEqual(bits(want))
+    }
+  })
+
   it('start the asked number of threads, at most one per chunk', () => {
     expect(pools.map((p) => p.threads)).toEqual([1, 2, 3])
     expect(pools.map((p) => p.chunks)).toEqual([8, 8, 8])
@@ -140,6 +190,39 @@ describe('VIB', () => {
     expect(Math.abs(loss - whole.loss)).toBeLessThan(1e-12 * whole.loss)
     expect(relErr(gMu, whole.gradMu)).toBeLessThan(1e-4)
     expect(relErr(gRho, whole.gradRho)).toBeLessThan(1e-4)
+  })
+
+  it('a chunked batch is the public kernel’s chunks (σ formed once per batch), weighted and summed in order, bit for bit', () => {
+    const model = randomMlp(spec, 16)
+    const u = uniform(17)
+    const B = 100
+    const R = noiseRows(spec)
+    const rho = Float32Array.from({ length: P }, () => -4 + 2 * u())
+    const t = Float32Array.from({ length: B }, u)
+    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
+    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+    const noise = { seed: 3, stream: VIB_STREAMS.noise, start: 77 }
+    const eps = fromSoa(vibNoise(c, noise.seed, noise.stream, noise.start, B, R), B, R)
+    const rows = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
+    const mu = new Float64Array(P)
+    const rh = new Float64Array(P)
+    let value = 0
+    for (let k = 0; k < 8; k++) {
+      const { start, n } = chunkBounds(B, 8, k)
+      const r = vibLossGrad(c, model, rho, t.subarray(start, start + n), rows(xt, start, n), rows(target, start, n), eps.subarray(start * R, (start + n) * R))
+      value += (n / B) * r.loss
+      for (let q = 0; q < P; q++) {
+        mu[q] += (n / B) * r.gradMu[q]
+        rh[q] += (n / B) * r.gradRho[q]
+      }
+    }
+    for (const pool of pools) {
+      const gMu = new Float32Array(P)
+      const gRho = new Float32Array(P)
+      expect(pool.vib(spec, model.params, rho, t, xt, target, noise, gMu, gRho)).toBe(value)
+      expect(bits(gMu)).toEqual(bits(Float32Array.from(mu)))
+      expect(bits(gRho)).toEqual(bits(Float32Array.from(rh)))
+    }
   })
 })
 

@@ -52,6 +52,8 @@ export interface TrainKernels {
     dx: number,
   ) => void
   readonly gradReduce: (gacc: number, n: number, out: number, scale: number) => void
+  /** out[k] = fround(Σ_c w_c·slots[c·G + k]) in f64, chunk order (parallel.ts). */
+  readonly chunkSum: (slots: number, chunks: number, G: number, w: number, out: number) => void
   readonly paramCount: (desc: number) => number
 }
 
@@ -66,6 +68,7 @@ export const trainKernels = (core: Core): TrainKernels => ({
   forwardCached: core.fn('mlp_forward_cached'),
   backward: core.fn('mlp_backward'),
   gradReduce: core.fn('grad_reduce'),
+  chunkSum: core.fn('chunk_sum'),
   paramCount: core.fn('train_param_count'),
 })
 

@@ -29,7 +29,7 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads'
 import { Core, type Variant } from '../core/wasm.ts'
 import { type MlpSpec, parameterCount } from '../model/spec.ts'
-import { trainDescriptor, trainKernels } from './backprop.ts'
+import { type TrainKernels, trainDescriptor, trainKernels } from './backprop.ts'
 import { type LoglikOptions, energyScratchBytes, loglikKernels, loglikOptionsProblem, solverCode } from './loglik.ts'
 
 // -------------------------------------------------------------------------------------
@@ -110,18 +110,20 @@ export const chunkBounds = (B: number, C: number, c: number): { start: number; n
  */
 export class ChunkRunner {
   private readonly core: Core
+  private readonly train: TrainKernels
   private readonly base: number
   private key = ''
-  private ptr = { desc: 0, params: 0, grad: 0, scratch: 0, eps: 0, arrays: [] as number[] }
+  private ptr = { desc: 0, params: 0, slots: 0, weights: 0, sum: 0, scratch: 0, eps: 0, vr: 0, chain: 0, arrays: [] as number[] }
 
   constructor(core: Core) {
     this.core = core
+    this.train = trainKernels(core)
     this.base = core.exports.arenaMark()
   }
 
   private layout(r: ChunkRequest): void {
     const nmax = Math.ceil(r.B / r.chunks)
-    const key = `${r.kind} ${r.desc.join(',')} ${r.solver} ${r.steps} ${nmax} ${r.arrays.map((a) => a[1]).join(',')}`
+    const key = `${r.kind} ${r.desc.join(',')} ${r.solver} ${r.steps} ${nmax} ${r.chunks} ${r.arrays.map((a) => a[1]).join(',')}`
     if (key === this.key) return
     const c = this.core
     c.exports.arenaReset(this.base)
@@ -131,33 +133,41 @@ export class ChunkRunner {
     if (r.nParams !== (r.kind === 'vib' ? 2 * P : P) || r.G !== r.nParams)
       throw new Error(`chunk request: ${r.nParams} parameter values for a model of ${P} parameters (${r.kind})`)
     const params = c.allocF32(r.nParams)
-    const grad = c.allocF32(r.G)
+    // one gradient slot per chunk of the batch: the calling thread sums them where they are
+    const slots = c.allocF32(r.chunks * r.G)
+    const weights = c.allocF64(r.chunks)
+    const sum = c.allocF32(r.G)
     const arrays = r.arrays.map(([, rows]) => c.allocF32(rows * nmax))
     let eps = 0
+    let vr = 0
+    let chain = 0
     let scratch: number
     if (r.kind === 'cfm') scratch = c.alloc(trainKernels(c).cfmScratchBytes(desc))
     else if (r.kind === 'vib') {
       eps = c.allocF32(c.fn<(d: number) => number>('vib_noise_rows')(desc) * nmax)
+      vr = c.allocF32(P)
+      chain = c.allocF32(P)
       scratch = c.alloc(c.fn<(d: number) => number>('vib_scratch_bytes')(desc))
     } else {
       const solver = (['euler', 'midpoint', 'rk4'] as const)[r.solver]
       scratch = c.alloc(energyScratchBytes(c, desc, { solver, steps: r.steps }))
     }
-    this.ptr = { desc, params, grad, scratch, eps, arrays }
+    this.ptr = { desc, params, slots, weights, sum, scratch, eps, vr, chain, arrays }
     this.key = key
   }
 
   /**
-   * Computes the chunks c ≡ `thread` (mod r.threads) of the batch in `input` into their slots of
-   * `values` ([chunks] f64) and `grads` ([chunks][G] f32). Returns undefined, or the failing chunk
-   * and its error.
+   * Computes the chunks c ≡ `thread` (mod r.threads) of the batch in `input` into their slots:
+   * values to `values` ([chunks] f64), gradients to this core's slots and, when `grads` is given
+   * (a worker thread), to theirs in `grads` ([chunks][G] f32). Returns undefined, or the failing
+   * chunk and its error.
    */
   run(
     r: ChunkRequest,
     thread: number,
     input: Float32Array,
     values: Float64Array,
-    grads: Float32Array,
+    grads?: Float32Array,
   ): { chunk: number; error: unknown } | undefined {
     let chunk = thread // a failure before the first chunk is reported as the first chunk's
     try {
@@ -165,14 +175,19 @@ export class ChunkRunner {
       const c = this.core
       const p = this.ptr
       c.f32(p.params, r.nParams).set(input.subarray(0, r.nParams))
+      // VIB: σ² and σ·sigmoid(ρ) once for the batch, not per chunk
+      if (r.kind === 'vib')
+        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 2 * r.nParams, r.nParams / 2, p.vr, p.chain)
       for (chunk = thread; chunk < r.chunks; chunk += r.threads) {
         const { start, n } = chunkBounds(r.B, r.chunks, chunk)
+        const mem = c.f32(0, c.exports.memory.buffer.byteLength >> 2)
         r.arrays.forEach(([offset, rows], a) => {
-          const dst = c.f32(p.arrays[a], rows * n)
-          for (let j = 0; j < rows; j++) dst.set(input.subarray(offset + j * r.B + start, offset + j * r.B + start + n), j * n)
+          const dst = p.arrays[a] >> 2
+          for (let j = 0; j < rows; j++) mem.set(input.subarray(offset + j * r.B + start, offset + j * r.B + start + n), dst + j * n)
         })
-        values[chunk] = this.kernel(r, start, n)
-        grads.set(c.f32(p.grad, r.G), chunk * r.G)
+        const slot = p.slots + 4 * chunk * r.G
+        values[chunk] = this.kernel(r, start, n, slot)
+        if (grads !== undefined) grads.set(c.f32(slot, r.G), chunk * r.G)
       }
       return undefined
     } catch (error) {
@@ -180,13 +195,39 @@ export class ChunkRunner {
     }
   }
 
-  private kernel(r: ChunkRequest, start: number, n: number): number {
+  /**
+   * The calling thread's last act on a batch after `run(r, 0, …)`: brings the other threads'
+   * chunk gradients (from `grads`) into this core's slots and writes the ordered weighted sum
+   * (module header, the core's chunk_sum) to `outs`, which split the G values between them in
+   * order. Returns the summed value.
+   */
+  sum(r: ChunkRequest, values: Float64Array, grads: Float32Array, outs: readonly Float32Array[]): number {
+    const c = this.core
+    const p = this.ptr
+    const slots = c.f32(p.slots, r.chunks * r.G)
+    const w = c.f64(p.weights, r.chunks)
+    let value = 0
+    for (let k = 0; k < r.chunks; k++) {
+      if (k % r.threads !== 0) slots.set(grads.subarray(k * r.G, (k + 1) * r.G), k * r.G)
+      w[k] = r.kind === 'energy' ? 1 : chunkBounds(r.B, r.chunks, k).n / r.B
+      value += w[k] * values[k]
+    }
+    this.train.chunkSum(p.slots, r.chunks, r.G, p.weights, p.sum)
+    let at = p.sum
+    for (const o of outs) {
+      o.set(c.f32(at, o.length))
+      at += 4 * o.length
+    }
+    return value
+  }
+
+  private kernel(r: ChunkRequest, start: number, n: number, grad: number): number {
     const c = this.core
     const p = this.ptr
     const [a0, a1, a2] = p.arrays
-    if (r.kind === 'cfm') return trainKernels(c).cfmLossGrad(p.params, p.desc, a0, a1, a2, n, p.grad, p.scratch)
+    if (r.kind === 'cfm') return this.train.cfmLossGrad(p.params, p.desc, a0, a1, a2, n, grad, p.scratch)
     if (r.kind === 'energy')
-      return loglikKernels(c).energyGrad(p.params, p.desc, a0, n, r.solver, r.steps, r.scale, p.grad, 0, p.scratch)
+      return loglikKernels(c).energyGrad(p.params, p.desc, a0, n, r.solver, r.steps, r.scale, grad, 0, p.scratch)
     const P = r.nParams / 2
     const rows = c.fn<(d: number) => number>('vib_noise_rows')(p.desc)
     c.fn<(s: number, st: number, i: number, n: number, R: number, out: number) => void>('vib_noise')(
@@ -198,17 +239,18 @@ export class ChunkRunner {
       p.eps,
     )
     type VibLossGrad = (...a: number[]) => number
-    return c.fn<VibLossGrad>('vib_loss_grad')(
+    return c.fn<VibLossGrad>('vib_loss_grad_prepared')(
       p.params,
-      p.params + 4 * P,
+      p.vr,
+      p.chain,
       p.desc,
       a0,
       a1,
       a2,
       p.eps,
       n,
-      p.grad,
-      p.grad + 4 * P,
+      grad,
+      grad + 4 * P,
       p.scratch,
     )
   }
@@ -460,7 +502,7 @@ export class ChunkedGradient {
       Atomics.add(this.ctrl, GEN, 1)
       Atomics.notify(this.ctrl, GEN)
     }
-    const own = this.runner.run(r, 0, input, values, grads)
+    const own = this.runner.run(r, 0, input, values)
     for (let v = Atomics.load(this.ctrl, DONE); v < active.length; v = Atomics.load(this.ctrl, DONE))
       Atomics.wait(this.ctrl, DONE, v)
     const failures: string[] = []
@@ -474,22 +516,8 @@ export class ChunkedGradient {
     if (failures.length > 0)
       throw new Error(`ChunkedGradient: the ${kind} batch of ${B} points failed in ${failures.join('; ')}`)
 
-    // sum in chunk order, in f64: for every k, ((w_0·g_0,k + w_1·g_1,k) + …) rounded once to f32
-    const G = r.G
-    const w = new Float64Array(chunks)
-    let value = 0
-    for (let c = 0; c < chunks; c++) {
-      w[c] = kind === 'energy' ? 1 : chunkBounds(B, chunks, c).n / B
-      value += w[c] * values[c]
-    }
-    outs.forEach((o, i) => {
-      for (let k = 0, q = i * P; k < P; k++, q++) {
-        let s = 0
-        for (let c = 0, at = q; c < chunks; c++, at += G) s += w[c] * grads[at]
-        o[k] = s
-      }
-    })
-    return value
+    // the ordered weighted sum, in the calling thread's core
+    return this.runner.sum(r, values, grads, outs)
   }
 
   /** Makes the shared buffers large enough; new ones are sent to every worker with its next request. */

@@ -213,6 +213,33 @@ export function grad_reduce(gacc: usize, n: i32, out: usize, scale: f32): void {
   gradReduce(gacc, n, out, scale);
 }
 
+/**
+ * The ordered weighted sum of per-chunk gradients (shared/train/parallel.ts):
+ *   out[k] = f32( (…((0 + w_0·g_0,k) + w_1·g_1,k) + …) + w_{C−1}·g_{C−1,k} )
+ * in f64, chunk by chunk in order, rounded once to f32; g_c,k is f32 at `slots + 4·(c·G + k)`,
+ * w_c is f64 at `w + 8c`. Two values of k per f64x2: each lane performs exactly the scalar
+ * sequence, so the result is the same bit for bit as that loop written in JavaScript.
+ */
+export function chunk_sum(slots: usize, chunks: i32, G: i32, w: usize, out: usize): void {
+  const stride = <usize>G << 2;
+  const G2 = G & ~1;
+  for (let k = 0; k < G2; k += 2) {
+    let s = f64x2.splat(0);
+    let g = slots + (<usize>k << 2);
+    for (let c = 0; c < chunks; c++) {
+      const x = f64x2.promote_low_f32x4(v128.load64_zero(g));
+      s = f64x2.add(s, f64x2.mul(v128.load64_splat(w + (<usize>c << 3)), x));
+      g += stride;
+    }
+    v128.store64_lane(out + (<usize>k << 2), f32x4.demote_f64x2_zero(s), 0);
+  }
+  if (G2 < G) {
+    let s: f64 = 0;
+    for (let c = 0; c < chunks; c++) s += load<f64>(w + (<usize>c << 3)) * <f64>load<f32>(slots + ((<usize>c * <usize>G + <usize>G2) << 2));
+    store<f32>(out + (<usize>G2 << 2), <f32>s);
+  }
+}
+
 // -------------------------------------------------------------------------------------
 // optimizers
 // -------------------------------------------------------------------------------------

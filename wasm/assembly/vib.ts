@@ -300,14 +300,46 @@ export function vib_loss_grad(
   gradRho: usize,
   scratch: usize,
 ): f64 {
+  const P = paramCount(desc);
+  const vr = scratch + 2 * accBytes(P);
+  const chain = vr + vecBytes(P);
+  varianceAndChain(rho, P, vr, chain);
+  return vib_loss_grad_prepared(mu, vr, chain, desc, t, xt, u, eps, n, gradMu, gradRho, scratch);
+}
+
+/**
+ * σ² (`vr`) and σ·sigmoid(ρ) (`chain`), [P] f32 each, of `P` parameters ρ (σ = softplus(ρ), in
+ * f64): what vib_loss_grad_prepared takes instead of ρ, so that a batch cut into chunks forms them
+ * once.
+ */
+export function vib_prepare(rho: usize, P: i32, vr: usize, chain: usize): void {
+  varianceAndChain(rho, P, vr, chain);
+}
+
+/**
+ * vib_loss_grad with σ² and σ·sigmoid(ρ) given (vib_prepare) instead of ρ; the same result bit for
+ * bit. `vr` and `chain` may lie outside `scratch` (vib_scratch_bytes(desc) bytes, as before).
+ */
+export function vib_loss_grad_prepared(
+  mu: usize,
+  vr: usize,
+  chain: usize,
+  desc: usize,
+  t: usize,
+  xt: usize,
+  u: usize,
+  eps: usize,
+  n: i32,
+  gradMu: usize,
+  gradRho: usize,
+  scratch: usize,
+): f64 {
   const d = descDim(desc);
   const L = descLayers(desc);
   const P = paramCount(desc);
   const gaccMu = scratch;
   const gaccS = gaccMu + accBytes(P);
-  const vr = gaccS + accBytes(P);
-  const chain = vr + vecBytes(P);
-  const cache = chain + vecBytes(P);
+  const cache = gaccS + accBytes(P) + 2 * vecBytes(P);
   const a2Base = cache + blockCacheBytes(desc);
   const eBase = a2Base + <usize>inputRows(desc) * ROW;
   const bwd = a2Base + <usize>extraRows(desc) * ROW;
@@ -316,7 +348,6 @@ export function vib_loss_grad(
   const bufG = bufB + <usize>maxWidth(desc) * ROW;
   const tmp = bufG + <usize>maxWidth(desc) * ROW;
   const dout = tmp + <usize>maxWidth(desc) * ROW;
-  varianceAndChain(rho, P, vr, chain);
   memory.fill(gaccMu, 0, 2 * accBytes(P));
   const scale: f32 = <f32>(2.0 / <f64>n);
   let loss: f64 = 0;
