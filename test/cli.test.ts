@@ -94,6 +94,22 @@ describe('bayesamp loglik', () => {
   })
 })
 
+describe('bayesamp generate', () => {
+  // the child is a plain `node` (no --experimental-wasm-relaxed-simd): on Node.js 20 the CLI turns
+  // relaxed SIMD on itself, so that a local run uses the fused core as Node.js 22 (the training
+  // container, the Lambda functions) does; --core simd still selects the baseline core
+  it('computes with the fused core by default, on every supported Node.js, and with the baseline core when asked', async () => {
+    for (const [core, evaluator] of [
+      ['auto', 'wasm-relaxed'],
+      ['simd', 'wasm-simd'],
+    ]) {
+      const out = join(dir, `gen-${core}.npy`)
+      await cli('generate', '--model', 'examples/models/ring-cfm.onnx', '--points', '8192', '--grids', '2', '--workers', '1', '--core', core, '--out', out)
+      expect(JSON.parse(readFileSync(out.replace(/\.npy$/, '.json'), 'utf8')).evaluator).toBe(evaluator)
+    }
+  })
+})
+
 describe('AWS commands without credentials', () => {
   // A clean environment: no AWS variables, a home without ~/.aws.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('BAYESAMP_')))

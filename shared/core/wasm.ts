@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { setFlagsFromString } from 'node:v8'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -59,6 +60,21 @@ let relaxedSupport: boolean | undefined
 export const relaxedSimdSupported = (): boolean => {
   if (relaxedSupport === undefined) relaxedSupport = WebAssembly.validate(relaxedProbeModule())
   return relaxedSupport
+}
+
+/**
+ * Turns relaxed SIMD on where the runtime has it behind a flag (Node.js 20, whose V8 carries the
+ * implementation that Node.js 22 enables by default), so that `auto` takes the fused core there
+ * too: a local run then computes with the variant of the training container and the Lambda
+ * functions (Node.js 22). V8's flags are process-wide, so worker threads started afterwards see
+ * it. Call it before the first core is compiled (the CLI does, at start). Returns whether relaxed
+ * SIMD is now supported.
+ */
+export const enableRelaxedSimd = (): boolean => {
+  if (relaxedSimdSupported()) return true
+  setFlagsFromString('--experimental-wasm-relaxed-simd')
+  relaxedSupport = undefined
+  return relaxedSimdSupported()
 }
 
 /** Resolves `auto` to the variant this runtime runs best. */
