@@ -3,7 +3,7 @@ import { Core, relaxedSimdSupported } from '../shared/core/wasm.ts'
 import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, mlp, parameterCount } from '../shared/model/spec.ts'
 import { Adam } from '../shared/train/adam.ts'
 import { cfmLossGrad, fieldVjp, putDescriptor, toSoa, trainKernels } from '../shared/train/backprop.ts'
-import { trainCfm } from '../shared/train/cfm.ts'
+import { STREAMS, batchSequence, stepDraws, trainCfm } from '../shared/train/cfm.ts'
 import { philoxRandomness } from '../shared/train/random.ts'
 import { normal as refNormal, uniformF64 } from './reference/rng.ts'
 import { adamStepRef, cfmLossRef, cfmPairsRef, pointVjp } from './reference/train.ts'
@@ -310,6 +310,51 @@ describe('train', () => {
       expect(Math.abs(mean)).toBeLessThan(0.035)
       expect(Math.abs(variance - 1)).toBeLessThan(0.05)
     }
+  })
+
+  it('batches are runs of Fisher–Yates permutations driven by the permutation stream, as the plain loop draws them', () => {
+    const seed = 77
+    const rnd = philoxRandomness(core, seed)
+    // the reference: permutation r shuffles 0 … N−1 with uniforms [rN, (r + 1)N) of the stream,
+    // in JavaScript; step s takes positions [sB, (s + 1)B) of the concatenated permutations
+    const refPerm = (N: number, r: number, stream: number): number[] => {
+      const p = Array.from({ length: N }, (_, i) => i)
+      for (let i = N - 1; i > 0; i--) {
+        const j = Math.floor(uniformF64(seed, stream, r * N + i, 0) * (i + 1))
+        ;[p[i], p[j]] = [p[j], p[i]]
+      }
+      return p
+    }
+    for (const [N, B, stream] of [
+      [1000, 300, STREAMS.permutation],
+      [50, 120, STREAMS.permutation], // a batch spans three permutations
+      [64, 64, 0x12345678],
+    ]) {
+      const perms = Array.from({ length: Math.ceil((4 * B) / N) }, (_, r) => refPerm(N, r, stream))
+      core.scoped(() => {
+        const idx = core.alloc(4 * B)
+        const next = batchSequence(core, rnd, N, B, idx, stream)
+        for (const s of [0, 1, 2, 3]) {
+          next(s)
+          const want = Array.from({ length: B }, (_, i) => perms[Math.floor((s * B + i) / N)][(s * B + i) % N])
+          expect(Array.from(core.i32(idx, B))).toEqual(want)
+        }
+      })
+    }
+  })
+
+  it("a step's times are its f64 uniforms rounded to f32, its latents the normals of its points", () => {
+    const rnd = philoxRandomness(core, 5)
+    const [N, B, d] = [100, 40, 2]
+    core.scoped(() => {
+      const ptr = { idx: core.alloc(4 * B), t: core.allocF32(B), x0: core.allocF32(B * d) }
+      const step = stepDraws(core, rnd, N, B, d, ptr)
+      step(3)
+      expect(Array.from(core.f32(ptr.t, B))).toEqual(Array.from(Float32Array.from(rnd.uniforms(STREAMS.time, 3 * B, B))))
+      const z = core.allocF32(B * d)
+      rnd.normalsPtr(STREAMS.latent, 3 * B, B, d, z)
+      expect(Array.from(core.f32(ptr.x0, B * d))).toEqual(Array.from(core.f32(z, B * d)))
+    })
   })
 
   // -------------------------------------------------------------------------------------

@@ -52,6 +52,10 @@ export interface TrainKernels {
     dx: number,
   ) => void
   readonly gradReduce: (gacc: number, n: number, out: number, scale: number) => void
+  /** Fisher–Yates shuffle of 0 … N−1 into `perm` (i32) by the f64 uniforms `w`. */
+  readonly shuffleIndices: (w: number, N: number, perm: number) => void
+  /** dst (f32) = src (f64) rounded, n values. */
+  readonly demoteF64: (src: number, n: number, dst: number) => void
   /** out[k] = fround(Σ_c w_c·slots[c·G + k]) in f64, chunk order (parallel.ts). */
   readonly chunkSum: (slots: number, chunks: number, G: number, w: number, out: number) => void
   readonly paramCount: (desc: number) => number
@@ -69,6 +73,8 @@ export const trainKernels = (core: Core): TrainKernels => ({
   backward: core.fn('mlp_backward'),
   gradReduce: core.fn('grad_reduce'),
   chunkSum: core.fn('chunk_sum'),
+  shuffleIndices: core.fn('shuffle_indices'),
+  demoteF64: core.fn('demote_f64'),
   paramCount: core.fn('train_param_count'),
 })
 

@@ -168,7 +168,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
     const u = core.allocF32(B * d)
     const adam = new Adam(core, P, lr, optimizer)
 
-    const batchIndices = batchSequence(core, rnd, N, B, idx)
+    const drawStep = stepDraws(core, rnd, N, B, d, { idx, t, x0 })
 
     const losses: number[] = []
     let skipped = 0
@@ -178,9 +178,7 @@ export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
       let finite = 0
       for (let b = 0; b < batchesPerEpoch; b++) {
         const s = epoch * batchesPerEpoch + b
-        batchIndices(s)
-        core.f32(t, B).set(rnd.uniforms(STREAMS.time, s * B, B))
-        rnd.normalsPtr(STREAMS.latent, s * B, B, d, x0)
+        drawStep(s)
         k.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
         const loss = gradient.cfm(spec, core.f32(params, P), core.f32(t, B), core.f32(xt, B * d), core.f32(u, B * d), core.f32(grad, P))
         if (Number.isFinite(loss) && allFinite(core.f32(grad, P))) {
@@ -233,37 +231,63 @@ export const chunkedGradient = (
 
 /**
  * The batches of a training: the data are visited as a sequence of random permutations,
- * permutation r a Fisher–Yates shuffle driven by indices [rN, (r + 1)N) of STREAMS.permutation;
- * the returned function writes the indices of step s (positions [sB, (s + 1)B) of that sequence)
- * as i32 to `idxPtr`.
+ * permutation r a Fisher–Yates shuffle (the core's shuffle_indices) driven by the uniforms
+ * [rN, (r + 1)N) of `stream`; the returned function writes the indices of step s (positions
+ * [sB, (s + 1)B) of that sequence) as i32 to `idxPtr`. The permutation and its uniforms live in
+ * the core (allocated here: call inside the caller's scope).
  */
-export const batchSequence = (core: Core, rnd: Randomness, N: number, B: number, idxPtr: number): ((s: number) => void) => {
-  // `perm` holds permutation `pass`
-  const perm = new Int32Array(N)
+export const batchSequence = (
+  core: Core,
+  rnd: Randomness,
+  N: number,
+  B: number,
+  idxPtr: number,
+  stream: number = STREAMS.permutation,
+): ((s: number) => void) => {
+  const k = trainKernels(core)
+  const perm = core.alloc(4 * N)
+  const w = core.allocF64(N)
   let pass = -1
-  const shuffle = (r: number): void => {
-    for (let i = 0; i < N; i++) perm[i] = i
-    const w = rnd.uniforms(STREAMS.permutation, r * N, N)
-    for (let i = N - 1; i > 0; i--) {
-      const j = Math.floor(w[i] * (i + 1))
-      const a = perm[i]
-      perm[i] = perm[j]
-      perm[j] = a
-    }
-    pass = r
-  }
   return (s) => {
-    const out = core.i32(idxPtr, B)
+    const mem = new Int32Array(core.exports.memory.buffer)
     // copied run by run: positions [sB, (s + 1)B) meet at most ⌈B/N⌉ + 1 permutations
     for (let i = 0; i < B; ) {
       const q = s * B + i
       const r = Math.floor(q / N)
-      if (r !== pass) shuffle(r)
+      if (r !== pass) {
+        rnd.uniformsPtr(stream, r * N, N, w)
+        k.shuffleIndices(w, N, perm)
+        pass = r
+      }
       const from = q - r * N
       const len = Math.min(B - i, N - from)
-      out.set(perm.subarray(from, from + len), i)
+      mem.copyWithin((idxPtr >> 2) + i, (perm >> 2) + from, (perm >> 2) + from + len)
       i += len
     }
+  }
+}
+
+/**
+ * The draws of step s of a CFM-loss training, written into the core: the batch's indices
+ * (batchSequence) to `idx`, its times t ~ U(0, 1) (uniforms s·B + i of STREAMS.time, rounded to
+ * f32) to `t`, its latents x0 ~ N(0, I) (points s·B + i of STREAMS.latent, SoA) to `x0`.
+ */
+export const stepDraws = (
+  core: Core,
+  rnd: Randomness,
+  N: number,
+  B: number,
+  d: number,
+  ptr: { readonly idx: number; readonly t: number; readonly x0: number },
+): ((s: number) => void) => {
+  const batch = batchSequence(core, rnd, N, B, ptr.idx)
+  const demote = trainKernels(core).demoteF64
+  const tF64 = core.allocF64(B)
+  return (s) => {
+    batch(s)
+    rnd.uniformsPtr(STREAMS.time, s * B, B, tF64)
+    demote(tF64, B, ptr.t)
+    rnd.normalsPtr(STREAMS.latent, s * B, B, d, ptr.x0)
   }
 }
 

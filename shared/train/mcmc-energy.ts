@@ -17,10 +17,10 @@
 import type { Core } from '../core/wasm.ts'
 import { type MlpSpec, parameterCount } from '../model/spec.ts'
 import type { Energy } from './adam-mcmc.ts'
-import { STREAMS, batchSequence, chunkedGradient } from './cfm.ts'
+import { batchSequence, chunkedGradient } from './cfm.ts'
 import { loglikOptionsProblem } from './loglik.ts'
 import type { ChunkedGradient } from './parallel.ts'
-import { type Randomness, philoxRandomness } from './random.ts'
+import { philoxRandomness } from './random.ts'
 
 /** The permutation stream of the chain's minibatches (apart from CFM pretraining's). */
 export const MCMC_BATCH_STREAM = 0x6d630010
@@ -51,13 +51,8 @@ export const mcmcEnergy = (core: Core, o: McmcEnergyOptions): Energy => {
   const d = o.spec.dim
   const n = o.data.length / d
   const B = Math.min(o.batchSize, n)
-  const base = philoxRandomness(core, o.seed)
-  const rnd: Randomness = {
-    uniforms: (stream, start, count) => base.uniforms(stream === STREAMS.permutation ? MCMC_BATCH_STREAM : stream, start, count),
-    normalsPtr: base.normalsPtr,
-  }
   const idxPtr = core.alloc(4 * B)
-  const next = batchSequence(core, rnd, n, B, idxPtr)
+  const next = batchSequence(core, philoxRandomness(core, o.seed), n, B, idxPtr, MCMC_BATCH_STREAM)
   // the batch SoA [d][B], as the kernels read it
   const batch = new Float32Array(B * d)
   const grad = new Float32Array(parameterCount(o.spec))

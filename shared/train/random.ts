@@ -11,7 +11,7 @@
  *   normals of point i:      Box–Muller of the uniform dimensions 2j, 2j + 1 of the same point
  * The plain TypeScript reference of that generator lives in test/reference/rng.ts (tests only).
  */
-import { normalsPtr, uniforms } from '../core/rng.ts'
+import { normalsPtr, uniforms, uniformsF64Ptr } from '../core/rng.ts'
 import type { Core } from '../core/wasm.ts'
 
 // -------------------------------------------------------------------------------------
@@ -22,6 +22,8 @@ import type { Core } from '../core/wasm.ts'
 export interface Randomness {
   /** Uniforms in the open interval (0, 1) at indices [start, start + n) of `stream`. */
   uniforms(stream: number, start: number, n: number): Float64Array
+  /** The same uniforms, written as f64 into the core's memory at `outPtr`. */
+  uniformsPtr(stream: number, start: number, n: number, outPtr: number): void
   /**
    * Standard normals for points [start, start + n) of `stream`, `d` per point, written SoA
    * (`out[j·n + p]` is coordinate j of point start + p) as f32 into the core's memory at `outPtr`.
@@ -43,6 +45,7 @@ export const philoxRandomness = (core: Core, seed: number): Randomness => {
     throw new RangeError(`seed must be an integer in [0, 2^32), got ${seed}`)
   return {
     uniforms: (stream, start, n) => uniforms(core, { seed, stream }, start, n),
+    uniformsPtr: (stream, start, n, outPtr) => uniformsF64Ptr(core, { seed, stream }, start, n, 1, outPtr),
     normalsPtr: (stream, start, n, d, outPtr) => normalsPtr(core, { seed, stream }, start, n, d, outPtr),
   }
 }

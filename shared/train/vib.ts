@@ -44,7 +44,7 @@ import type { Core } from '../core/wasm.ts'
 import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
 import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
 import { fromSoa, putDescriptor, toSoa, trainKernels } from './backprop.ts'
-import { type CfmBatchOptions, STREAMS, allFinite, batchSequence, chunkedGradient, initParams, trainingProblem } from './cfm.ts'
+import { type CfmBatchOptions, allFinite, chunkedGradient, initParams, stepDraws, trainingProblem } from './cfm.ts'
 import { type Randomness, philoxRandomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
@@ -455,7 +455,7 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
     const xt = core.allocF32(B * d)
     const u = core.allocF32(B * d)
     const adam = new Adam(core, 2 * P, lr, optimizer)
-    const batchIndices = batchSequence(core, rnd, N, B, idx)
+    const drawStep = stepDraws(core, rnd, N, B, d, { idx, t, x0 })
 
     const losses: number[] = []
     const cfm: number[] = []
@@ -471,9 +471,7 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
       let finite = 0
       for (let b = 0; b < batchesPerEpoch; b++) {
         const s = epoch * batchesPerEpoch + b
-        batchIndices(s)
-        core.f32(t, B).set(rnd.uniforms(STREAMS.time, s * B, B))
-        rnd.normalsPtr(STREAMS.latent, s * B, B, d, x0)
+        drawStep(s)
         tk.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
         const data_ = gradient.vib(
           spec,

@@ -89,6 +89,32 @@ export function cfm_pairs(data: usize, idx: usize, x0: usize, t: usize, n: i32, 
 }
 
 /**
+ * A Fisher–Yates shuffle of 0 … N−1 into `perm` (i32 [N]) driven by the f64 uniforms `w` ([N]):
+ * perm[i] = i, then for i = N−1 down to 1 swap perm[i] and perm[⌊w[i]·(i + 1)⌋]. The index is
+ * formed in f64 exactly as `Math.floor(w[i] * (i + 1))` in JavaScript.
+ */
+export function shuffle_indices(w: usize, N: i32, perm: usize): void {
+  for (let i = 0; i < N; i++) store<i32>(perm + (<usize>i << 2), i);
+  for (let i = N - 1; i > 0; i--) {
+    const j = <i32>Math.floor(load<f64>(w + (<usize>i << 3)) * <f64>(i + 1));
+    const a = perm + (<usize>i << 2);
+    const b = perm + (<usize>j << 2);
+    const x = load<i32>(a);
+    store<i32>(a, load<i32>(b));
+    store<i32>(b, x);
+  }
+}
+
+/** dst[k] = src[k] rounded to f32 (to nearest, ties to even), k < n. */
+export function demote_f64(src: usize, n: i32, dst: usize): void {
+  let k = 0;
+  for (; k + 2 <= n; k += 2) {
+    v128.store64_lane(dst + (<usize>k << 2), f32x4.demote_f64x2_zero(v128.load(src + (<usize>k << 3))), 0);
+  }
+  if (k < n) store<f32>(dst + (<usize>k << 2), <f32>load<f64>(src + (<usize>k << 3)));
+}
+
+/**
  * CFM loss and gradient of a batch, in one pass: per block of points, forward with cached
  * activations, dL/dv = (2/n)·(v − u), backward into lane-form accumulators; then one reduction.
  * Writes dL/dθ to `gradOut` ([paramCount] f32, overwritten) and returns the loss (f64; the
