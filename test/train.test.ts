@@ -312,6 +312,25 @@ describe('train', () => {
     }
   })
 
+  it('grad_reduce sums each accumulator\'s lanes as (s0 + s1) + (s2 + s3) in f32, times the scale', () => {
+    const r = seeded(31)
+    const k = trainKernels(core)
+    for (const n of [2498, 7, 3, 1]) {
+      const acc = Float32Array.from({ length: 4 * n }, () => (r() - 0.5) * 10 ** (6 * r() - 3))
+      const scale = Math.fround(0.37)
+      const want = Float32Array.from({ length: n }, (_, q) => {
+        const [a, b, c, d] = acc.subarray(4 * q, 4 * q + 4)
+        return Math.fround(Math.fround(Math.fround(a + b) + Math.fround(c + d)) * scale)
+      })
+      const got = core.scoped(() => {
+        const out = core.allocF32(n)
+        k.gradReduce(core.putF32(acc), n, out, scale)
+        return core.f32(out, n).slice()
+      })
+      expect(Array.from(got)).toEqual(Array.from(want))
+    }
+  })
+
   it('batches are runs of Fisher–Yates permutations driven by the permutation stream, as the plain loop draws them', () => {
     const seed = 77
     const rnd = philoxRandomness(core, seed)

@@ -723,9 +723,28 @@ export function backwardBlock(
   }
 }
 
-/** out[k] = (s0 + s1) + (s2 + s3) over the lanes of each of `n` lane-form accumulators, times `scale`. */
+/**
+ * out[k] = ((s0 + s1) + (s2 + s3))·scale over the lanes of each of `n` lane-form accumulators.
+ * Four accumulators at a time by two rounds of pairwise lane sums (shuffles), which associate
+ * exactly as the scalar expression does; the rest one by one.
+ */
 export function gradReduce(gacc: usize, n: i32, out: usize, scale: f32): void {
-  for (let k = 0; k < n; k++) {
+  const vs = f32x4.splat(scale);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const at = gacc + (<usize>k << 4);
+    const a = v128.load(at);
+    const b = v128.load(at, 16);
+    const c = v128.load(at, 32);
+    const d = v128.load(at, 48);
+    // [a0 + a1, a2 + a3, b0 + b1, b2 + b3] and the same for c, d
+    const ab = f32x4.add(i32x4.shuffle(a, b, 0, 2, 4, 6), i32x4.shuffle(a, b, 1, 3, 5, 7));
+    const cd = f32x4.add(i32x4.shuffle(c, d, 0, 2, 4, 6), i32x4.shuffle(c, d, 1, 3, 5, 7));
+    // [(a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3), …]
+    const s = f32x4.add(i32x4.shuffle(ab, cd, 0, 2, 4, 6), i32x4.shuffle(ab, cd, 1, 3, 5, 7));
+    v128.store(out + (<usize>k << 2), f32x4.mul(s, vs));
+  }
+  for (; k < n; k++) {
     const a = v128.load(gacc + (<usize>k << 4));
     const s =
       f32x4.extract_lane(a, 0) + f32x4.extract_lane(a, 1) + (f32x4.extract_lane(a, 2) + f32x4.extract_lane(a, 3));
