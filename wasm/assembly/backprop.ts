@@ -25,7 +25,7 @@
 // associates the sums differently, so a multi-threaded caller must fix the chunking, not the
 // thread count, to keep the same bits.
 
-import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k } from "./vmath";
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, SINCOS_OUT, expEluK, k, sincosPi2 } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -359,50 +359,6 @@ export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, n
       v128.store(zp, a03, 48);
     }
   }
-}
-
-// cos πt and sin πt of two f64 lanes. Reduction, exact in f64 for |t| < 2^50: q = round(2t),
-// r = t − q/2 ∈ [−¼, ¼], φ = π·r ∈ [−π/4, π/4]; Taylor polynomials of sin φ (degree 15, remainder
-// ≤ (π/4)¹⁷/17! ≈ 4.6e-17) and cos φ (degree 16, ≤ (π/4)¹⁸/18! ≈ 2.0e-18); then the quadrant
-// m = q mod 4 rotates (cos φ, sin φ) into (cos πt, sin πt): m = 0 (c, s), 1 (−s, c), 2 (−c, −s),
-// 3 (s, −c). Errors are a few f64 ulp, far below the f32 the features are stored in. Results go to
-// SINCOS_OUT: cos lanes at 0, sin lanes at 16.
-const SINCOS_OUT: usize = memory.data(32, 16);
-
-// @ts-ignore: decorator
-@inline function sincosPi2(t: v128): void {
-  const q = f64x2.nearest(f64x2.add(t, t));
-  const r = f64x2.sub(t, f64x2.mul(q, f64x2.splat(0.5)));
-  const phi = f64x2.mul(r, f64x2.splat(Math.PI));
-  const p2 = f64x2.mul(phi, phi);
-  // sin φ = φ·(1 − φ²/3! + φ⁴/5! − … − φ¹⁴/15!)
-  let sp = f64x2.splat(-1.0 / 1307674368000.0);
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 6227020800.0));
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 39916800.0));
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 362880.0));
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 5040.0));
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 120.0));
-  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 6.0));
-  const sn = f64x2.add(phi, f64x2.mul(f64x2.mul(sp, p2), phi));
-  // cos φ = 1 − φ²/2! + φ⁴/4! − … + φ¹⁶/16!
-  let cp = f64x2.splat(1.0 / 20922789888000.0);
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 87178291200.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 479001600.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 3628800.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 40320.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 720.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 24.0));
-  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-0.5));
-  const cs = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0));
-  // m = q mod 4 ∈ {0, 1, 2, 3} (exact)
-  const m = f64x2.sub(q, f64x2.mul(f64x2.floor(f64x2.mul(q, f64x2.splat(0.25))), f64x2.splat(4.0)));
-  const odd = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(3.0)));
-  const c0 = v128.bitselect(sn, cs, odd);
-  const s0 = v128.bitselect(cs, sn, odd);
-  const cneg = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(2.0)));
-  const sneg = f64x2.ge(m, f64x2.splat(2.0));
-  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(c0), c0, cneg));
-  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(s0), s0, sneg), 16);
 }
 
 /**

@@ -17,15 +17,19 @@
 //     uniform f32, dimension 2j+1 : (⌊x2 / 2^9⌋ + ½)·2^-23
 //     normal, dimension 2j        : ρ·cos(2πV),  ρ = sqrt(−2 ln U)  (Box–Muller, f64, then f32)
 //     normal, dimension 2j+1      : ρ·sin(2πV)
+//   (ln, cos and sin are vmath.ts's f64x2 polynomials, a few f64 ulp from exact: the f32 normals
+//   agree with Box–Muller through Math.log/cos/sin rounded to f32, tested within 1 ulp)
 //   For odd d the second half of the last block is unused.
 //
 // Because nothing depends on the range requested, generating points [0, N) in one call equals
-// [0, a) then [a, N), in any process. Integer arithmetic and AS std's (musl) transcendentals are
+// [0, a) then [a, N), in any process. Integer arithmetic and the plain (unfused) f64 polynomials are
 // deterministic, so the SIMD and relaxed-SIMD builds agree bit for bit. |normal| ≤ sqrt(106 ln 2) ≈
 // 8.57 since U ≥ 2^-53.
 //
 // Kernels write structure-of-arrays output: value (point start+i, dimension j) at out[j·n + i].
 // They never allocate and never throw; the host validates seed, stream, start, n and d.
+
+import { SINCOS_OUT, sincosPi2, vlogF64x2 } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // constants
@@ -38,7 +42,6 @@ const PHILOX_W1: u32 = 0xbb67ae85; // key bump, sqrt(3) − 1
 
 const Ox1p_52: f64 = reinterpret<f64>(0x3cb0000000000000); // 2^-52
 const Ox1p_23: f32 = reinterpret<f32>(0x34000000); // 2^-23
-const TWO_PI: f64 = reinterpret<f64>(0x401921fb54442d18); // 6.283185307179586
 
 // -------------------------------------------------------------------------------------
 // Philox4x32-10
@@ -185,11 +188,12 @@ export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32
   const first = <u64>start;
   const rowBytes = <usize>n << 2;
   const blocks = (d + 1) >> 1;
-  // four points at a time: Philox and the uniforms in SIMD (philoxBlock4, uniform52x2, the same
-  // values as the scalar path), Box–Muller per lane in scalar f64 (AS std's log, cos, sin)
+  // four points at a time, all in SIMD: Philox (philoxBlock4), the uniforms (uniform52x2),
+  // Box–Muller two lanes per f64x2 (boxMuller2). A last group of fewer than four points runs the
+  // same code and stores only its lanes, so a point's value never depends on the range drawn.
   philoxKeys(seed, stream);
-  const n4 = n & ~3;
-  for (let i = 0; i < n4; i += 4) {
+  for (let i = 0; i < n; i += 4) {
+    const lanes = min(4, n - i);
     let out = outPtr + (<usize>i << 2);
     for (let j = 0; j < blocks; j++) {
       philoxBlock4(first + <u64>i, j);
@@ -197,48 +201,47 @@ export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32
       const w1 = v128.load(PHILOX_OUT, 16);
       const w2 = v128.load(PHILOX_OUT, 32);
       const w3 = v128.load(PHILOX_OUT, 48);
-      v128.store(PHILOX_OUT, uniform52x2(w0, w1, false));
-      v128.store(PHILOX_OUT, uniform52x2(w0, w1, true), 16);
-      v128.store(PHILOX_OUT, uniform52x2(w2, w3, false), 32);
-      v128.store(PHILOX_OUT, uniform52x2(w2, w3, true), 48);
-      const second = 2 * j + 1 < d;
-      for (let q = 0; q < 4; q++) {
-        const at = PHILOX_OUT + (<usize>q << 3);
-        const rho = Math.sqrt(-2.0 * Math.log(load<f64>(at)));
-        const theta = TWO_PI * load<f64>(at, 32);
-        const o = out + (<usize>q << 2);
-        if (second) {
-          // one argument reduction for both: AS std's sincos runs the same reduction and kernels
-          // as its cos and sin, so the values are identical for 0 < θ < 2π
-          NativeMath.sincos(theta);
-          store<f32>(o, <f32>(rho * NativeMath.sincos_cos));
-          store<f32>(o + rowBytes, <f32>(rho * NativeMath.sincos_sin));
-        } else {
-          store<f32>(o, <f32>(rho * Math.cos(theta)));
-        }
-      }
-      out += second ? rowBytes << 1 : rowBytes;
-    }
-  }
-  for (let i = n4; i < n; i++) {
-    const index = first + <u64>i;
-    const c0 = <u32>index;
-    const c1 = <u32>(index >> 32);
-    let out = outPtr + (<usize>i << 2);
-    for (let j = 0; j < blocks; j++) {
-      philoxBlock(c0, c1, <u32>j, 0, seed, stream);
-
-      // Box–Muller: (ρ cos θ, ρ sin θ) with ρ = sqrt(−2 ln U), θ = 2πV, U, V ∈ (0, 1)
-      const rho = Math.sqrt(-2.0 * Math.log(uniform52(x0, x1)));
-      const theta = TWO_PI * uniform52(x2, x3);
-      store<f32>(out, <f32>(rho * Math.cos(theta)));
+      boxMuller2(uniform52x2(w0, w1, false), uniform52x2(w2, w3, false), 0);
+      boxMuller2(uniform52x2(w0, w1, true), uniform52x2(w2, w3, true), 8);
+      storeF32Lanes(out, v128.load(BM_OUT), lanes);
       out += rowBytes;
       if (2 * j + 1 < d) {
-        store<f32>(out, <f32>(rho * Math.sin(theta)));
+        storeF32Lanes(out, v128.load(BM_OUT, 16), lanes);
         out += rowBytes;
       }
     }
   }
+}
+
+// Box–Muller results of four points as f32 lanes: cos row at 0, sin row at 16.
+const BM_OUT: usize = memory.data(32, 16);
+
+// Box–Muller of two lanes (f64): ρ = sqrt(−2 ln U), (ρ·cos 2πV, ρ·sin 2πV) rounded to f32, into
+// the f32 lanes at byte `at` of BM_OUT's cos and sin rows. ln by vlogF64x2; cos 2πV and sin 2πV as
+// cos πt and sin πt of t = 2V (exact) by sincosPi2. Plain f64 arithmetic: the same bits in every
+// build, a few f64 ulp from the exact values, far below the final f32 rounding.
+// @ts-ignore: decorator
+@inline
+function boxMuller2(u: v128, v: v128, at: usize): void {
+  const rho = f64x2.sqrt(f64x2.mul(f64x2.splat(-2.0), vlogF64x2(u)));
+  sincosPi2(f64x2.add(v, v));
+  const c = f32x4.demote_f64x2_zero(f64x2.mul(rho, v128.load(SINCOS_OUT)));
+  const s = f32x4.demote_f64x2_zero(f64x2.mul(rho, v128.load(SINCOS_OUT, 16)));
+  v128.store64_lane(BM_OUT + at, c, 0);
+  v128.store64_lane(BM_OUT + at, s, 0, 16);
+}
+
+// Stores the first `lanes` (1 … 4) f32 lanes of `v` at `at`.
+// @ts-ignore: decorator
+@inline
+function storeF32Lanes(at: usize, v: v128, lanes: i32): void {
+  if (lanes == 4) {
+    v128.store(at, v);
+    return;
+  }
+  store<f32>(at, f32x4.extract_lane(v, 0));
+  if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
+  if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
 }
 
 /**

@@ -187,3 +187,85 @@ const EXP_TABLE = memory.data<f32>(
   q = madd(q, f, e1);
   return f32x4.mul(s, madd(q, f, one));
 }
+
+// cos πt and sin πt of two f64 lanes. Reduction, exact in f64 for |t| < 2^50: q = round(2t),
+// r = t − q/2 ∈ [−¼, ¼], φ = π·r ∈ [−π/4, π/4]; Taylor polynomials of sin φ (degree 15, remainder
+// ≤ (π/4)¹⁷/17! ≈ 4.6e-17) and cos φ (degree 16, ≤ (π/4)¹⁸/18! ≈ 2.0e-18); then the quadrant
+// m = q mod 4 rotates (cos φ, sin φ) into (cos πt, sin πt): m = 0 (c, s), 1 (−s, c), 2 (−c, −s),
+// 3 (s, −c). Errors are a few f64 ulp, far below the f32 the features are stored in. Results go to
+// SINCOS_OUT: cos lanes at 0, sin lanes at 16.
+export const SINCOS_OUT: usize = memory.data(32, 16);
+
+// @ts-ignore: decorator
+@inline export function sincosPi2(t: v128): void {
+  const q = f64x2.nearest(f64x2.add(t, t));
+  const r = f64x2.sub(t, f64x2.mul(q, f64x2.splat(0.5)));
+  const phi = f64x2.mul(r, f64x2.splat(Math.PI));
+  const p2 = f64x2.mul(phi, phi);
+  // sin φ = φ·(1 − φ²/3! + φ⁴/5! − … − φ¹⁴/15!)
+  let sp = f64x2.splat(-1.0 / 1307674368000.0);
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 6227020800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 39916800.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 362880.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 5040.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(1.0 / 120.0));
+  sp = f64x2.add(f64x2.mul(sp, p2), f64x2.splat(-1.0 / 6.0));
+  const sn = f64x2.add(phi, f64x2.mul(f64x2.mul(sp, p2), phi));
+  // cos φ = 1 − φ²/2! + φ⁴/4! − … + φ¹⁶/16!
+  let cp = f64x2.splat(1.0 / 20922789888000.0);
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 87178291200.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 479001600.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 3628800.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 40320.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-1.0 / 720.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0 / 24.0));
+  cp = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(-0.5));
+  const cs = f64x2.add(f64x2.mul(cp, p2), f64x2.splat(1.0));
+  // m = q mod 4 ∈ {0, 1, 2, 3} (exact)
+  const m = f64x2.sub(q, f64x2.mul(f64x2.floor(f64x2.mul(q, f64x2.splat(0.25))), f64x2.splat(4.0)));
+  const odd = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(3.0)));
+  const c0 = v128.bitselect(sn, cs, odd);
+  const s0 = v128.bitselect(cs, sn, odd);
+  const cneg = v128.or(f64x2.eq(m, f64x2.splat(1.0)), f64x2.eq(m, f64x2.splat(2.0)));
+  const sneg = f64x2.ge(m, f64x2.splat(2.0));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(c0), c0, cneg));
+  v128.store(SINCOS_OUT, v128.bitselect(f64x2.neg(s0), s0, sneg), 16);
+}
+
+// ln x of two f64 lanes, for positive normal x (the Box–Muller uniforms, ≥ 2^-53). x = m·2^e with
+// m ∈ [√½, √2) (the mantissa, halved with e + 1 above √2), s = (m − 1)/(m + 1), |s| ≤ 0.1716;
+// ln m = 2·atanh s = 2s·Σ_{k≥0} s^{2k}/(2k + 1), truncated after k = 11 (remainder ≤ s²⁴/25 ·
+// 1/(1 − s²) ≈ 7e-19 relative); ln x = e·ln2_hi + (e·ln2_lo + ln m) with ln2_hi exact for
+// |e| < 2^11. Plain f64 arithmetic (no fused operations), so every build gives the same bits;
+// errors are a few f64 ulp.
+const LN2_HI_D: f64 = reinterpret<f64>(0x3fe62e42fee00000); // ln 2, 32 trailing zero bits
+const LN2_LO_D: f64 = reinterpret<f64>(0x3dea39ef35793c76); // ln 2 − LN2_HI_D
+
+// @ts-ignore: decorator
+@inline export function vlogF64x2(x: v128): v128 {
+  const bits = x;
+  // exponent e (i64 lanes) and mantissa m ∈ [1, 2)
+  const e = i64x2.sub(i64x2.shr_u(bits, 52), i64x2.splat(1023));
+  let m = v128.or(v128.and(bits, i64x2.splat(0x000fffffffffffff)), i64x2.splat(0x3ff0000000000000));
+  const big = f64x2.gt(m, f64x2.splat(1.4142135623730951));
+  m = v128.bitselect(f64x2.mul(m, f64x2.splat(0.5)), m, big);
+  const eAdj = i64x2.sub(e, big); // big lanes are all ones (−1): e + 1
+  const ef = f64x2.convert_low_i32x4_s(i32x4.shuffle(eAdj, eAdj, 0, 2, 0, 2));
+  const s = f64x2.div(f64x2.sub(m, f64x2.splat(1.0)), f64x2.add(m, f64x2.splat(1.0)));
+  const s2 = f64x2.mul(s, s);
+  let p = f64x2.splat(1.0 / 23.0);
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 21.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 19.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 17.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 15.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 13.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 11.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 9.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 7.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 5.0));
+  p = f64x2.add(f64x2.mul(p, s2), f64x2.splat(1.0 / 3.0));
+  // ln m = 2s + 2s·s²·p (the leading term kept apart: no rounding of 1 + s²p)
+  const twoS = f64x2.add(s, s);
+  const lnm = f64x2.add(twoS, f64x2.mul(f64x2.mul(twoS, s2), p));
+  return f64x2.add(f64x2.mul(ef, f64x2.splat(LN2_HI_D)), f64x2.add(f64x2.mul(ef, f64x2.splat(LN2_LO_D)), lnm));
+}
