@@ -239,7 +239,7 @@ export class ChunkRunner {
       p.eps,
     )
     type VibLossGrad = (...a: number[]) => number
-    return c.fn<VibLossGrad>('vib_loss_grad_prepared')(
+    return c.fn<VibLossGrad>('vib_loss_grad')(
       p.params,
       p.vr,
       p.chain,

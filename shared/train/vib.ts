@@ -132,9 +132,11 @@ export interface VibResult {
 interface VibKernels {
   readonly scratchBytes: (desc: number) => number
   readonly noiseRows: (desc: number) => number
+  readonly prepare: (rho: number, P: number, vr: number, chain: number) => void
   readonly lossGrad: (
     mu: number,
-    rho: number,
+    vr: number,
+    chain: number,
     desc: number,
     t: number,
     xt: number,
@@ -172,6 +174,7 @@ interface VibKernels {
 const vibKernels = (core: Core): VibKernels => ({
   scratchBytes: core.fn('vib_scratch_bytes'),
   noiseRows: core.fn('vib_noise_rows'),
+  prepare: core.fn('vib_prepare'),
   lossGrad: core.fn('vib_loss_grad'),
   forward: core.fn('vib_forward'),
   kl: core.fn('vib_kl'),
@@ -271,9 +274,13 @@ export const vibLossGrad = (
     const desc = putDescriptor(core, spec)
     const gMu = core.allocF32(P)
     const gRho = core.allocF32(P)
+    const vr = core.allocF32(P)
+    const chain = core.allocF32(P)
+    k.prepare(core.putF32(rho), P, vr, chain)
     const loss = k.lossGrad(
       core.putF32(mean.params),
-      core.putF32(rho),
+      vr,
+      chain,
       desc,
       core.putF32(t),
       core.putF32(toSoa(xt, n, spec.dim)),

@@ -99,9 +99,9 @@ function uniform23(hi: u32): f32 {
 // shuffle. The ten round keys are splatted once per call into PHILOX_KEYS (philoxKeys); the four
 // output words land in PHILOX_OUT (16 bytes each, lane q for point first + q).
 const PHILOX_KEYS: usize = memory.data(320, 16);
-const PHILOX_OUT: usize = memory.data(64, 16);
+export const PHILOX_OUT: usize = memory.data(64, 16);
 
-function philoxKeys(k0: u32, k1: u32): void {
+export function philoxKeys(k0: u32, k1: u32): void {
   for (let round = 0; round < 10; round++) {
     v128.store(PHILOX_KEYS + (<usize>round << 5), i32x4.splat(<i32>k0));
     v128.store(PHILOX_KEYS + (<usize>round << 5), i32x4.splat(<i32>k1), 16);
@@ -112,7 +112,7 @@ function philoxKeys(k0: u32, k1: u32): void {
 
 // @ts-ignore: decorator
 @inline
-function philoxBlock4(first: u64, j: i32): void {
+export function philoxBlock4(first: u64, j: i32): void {
   const i1 = first + 1;
   const i2 = first + 2;
   const i3 = first + 3;

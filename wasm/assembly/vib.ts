@@ -54,6 +54,7 @@ import {
   paramCount,
   writeFeatures,
 } from "./backprop";
+import { PHILOX_OUT, philoxBlock4, philoxKeys } from "./rng";
 
 // -------------------------------------------------------------------------------------
 // sizes
@@ -281,46 +282,22 @@ function vibBackwardBlock(
 // -------------------------------------------------------------------------------------
 
 /**
- * VIB-CFM data term of a batch under local reparameterization, and its gradient:
- * loss = (1/n) Σ_p ‖v(t_p, x_t,p; z sampled with ε_p) − u_p‖² (as cfm_loss_grad), returned (f64);
- * dloss/dμ to `gradMu`, dloss/dρ to `gradRho` ([paramCount] f32 each, overwritten). `eps` is SoA
- * [R][n] f32 with R = vib_noise_rows(desc); t, x_t, u as in train.ts. `scratch` holds
- * vib_scratch_bytes(desc) bytes, 16-byte aligned. A non-finite loss comes back as such.
- */
-export function vib_loss_grad(
-  mu: usize,
-  rho: usize,
-  desc: usize,
-  t: usize,
-  xt: usize,
-  u: usize,
-  eps: usize,
-  n: i32,
-  gradMu: usize,
-  gradRho: usize,
-  scratch: usize,
-): f64 {
-  const P = paramCount(desc);
-  const vr = scratch + 2 * accBytes(P);
-  const chain = vr + vecBytes(P);
-  varianceAndChain(rho, P, vr, chain);
-  return vib_loss_grad_prepared(mu, vr, chain, desc, t, xt, u, eps, n, gradMu, gradRho, scratch);
-}
-
-/**
  * σ² (`vr`) and σ·sigmoid(ρ) (`chain`), [P] f32 each, of `P` parameters ρ (σ = softplus(ρ), in
- * f64): what vib_loss_grad_prepared takes instead of ρ, so that a batch cut into chunks forms them
- * once.
+ * f64): what vib_loss_grad takes, formed once per batch (a batch cut into chunks shares them).
  */
 export function vib_prepare(rho: usize, P: i32, vr: usize, chain: usize): void {
   varianceAndChain(rho, P, vr, chain);
 }
 
 /**
- * vib_loss_grad with σ² and σ·sigmoid(ρ) given (vib_prepare) instead of ρ; the same result bit for
- * bit. `vr` and `chain` may lie outside `scratch` (vib_scratch_bytes(desc) bytes, as before).
+ * VIB-CFM data term of a batch under local reparameterization, and its gradient:
+ * loss = (1/n) Σ_p ‖v(t_p, x_t,p; z sampled with ε_p) − u_p‖² (as cfm_loss_grad), returned (f64);
+ * dloss/dμ to `gradMu`, dloss/dρ to `gradRho` ([paramCount] f32 each, overwritten). σ enters as
+ * vib_prepare's `vr` and `chain`. `eps` is SoA [R][n] f32 with R = vib_noise_rows(desc); t, x_t, u
+ * as in train.ts. `scratch` holds vib_scratch_bytes(desc) bytes, 16-byte aligned. A non-finite
+ * loss comes back as such.
  */
-export function vib_loss_grad_prepared(
+export function vib_loss_grad(
   mu: usize,
   vr: usize,
   chain: usize,
@@ -581,14 +558,11 @@ const NOISE_CONST = memory.data<f32>([
 
 /** Four v128 of a block's normals, rows 4j … 4j+3 (static data, 16-byte aligned). */
 const NOISE_TMP: usize = memory.data(64, 16);
-/** The Philox round keys of a vib_noise call, splatted: 10 × (k0, k1), 16 bytes each. */
-const NOISE_KEYS: usize = memory.data(320, 16);
 
 /**
  * Standard normals for rows [0, rows) of points [start, start + n), f32 SoA out[r·n + p], by the
- * mapping of the module header. Four points per v128 (the Philox rounds run lane-parallel: the
- * 32×32→64-bit products by extmul, high words gathered by a shuffle). `start` is an integer below
- * 2^53 − n (checked by the host).
+ * mapping of the module header. Four points per v128: rng.ts's philoxBlock4 runs the Philox
+ * rounds lane-parallel. `start` is an integer below 2^53 − n (checked by the host).
  */
 export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32, out: usize): void {
   if (n <= 0 || rows <= 0) return;
@@ -624,52 +598,16 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
   const kI1 = nc(N_I1);
   const kI2 = nc(N_I2);
   const kI3 = nc(N_I3);
-  const M0 = i32x4.splat(0xd2511f53);
-  const M1 = i32x4.splat(0xcd9e8d57);
-  // the ten round keys (k0 + r·W0, k1 + r·W1), splatted once
-  let k0 = seed;
-  let k1 = stream;
-  for (let round = 0; round < 10; round++) {
-    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k0));
-    v128.store(NOISE_KEYS + (<usize>round << 5), i32x4.splat(<i32>k1), 16);
-    k0 += 0x9e3779b9;
-    k1 += 0xbb67ae85;
-  }
+  philoxKeys(seed, stream);
   for (let p = 0; p < n; p += 4) {
-    const i0 = first + <u64>p;
-    const i1 = i0 + 1;
-    const i2 = i0 + 2;
-    const i3 = i0 + 3;
-    let lo = i32x4.splat(<i32>i0);
-    lo = i32x4.replace_lane(lo, 1, <i32>i1);
-    lo = i32x4.replace_lane(lo, 2, <i32>i2);
-    lo = i32x4.replace_lane(lo, 3, <i32>i3);
-    let hi = i32x4.splat(<i32>(i0 >> 32));
-    hi = i32x4.replace_lane(hi, 1, <i32>(i1 >> 32));
-    hi = i32x4.replace_lane(hi, 2, <i32>(i2 >> 32));
-    hi = i32x4.replace_lane(hi, 3, <i32>(i3 >> 32));
     const lanes = min(4, n - p);
     for (let j = 0; j < blocks; j++) {
-      let c0 = lo;
-      let c1 = hi;
-      let c2 = i32x4.splat(j);
-      let c3 = i32x4.splat(0);
-      for (let round = 0; round < 10; round++) {
-        const a0 = i64x2.extmul_low_i32x4_u(c0, M0);
-        const b0 = i64x2.extmul_high_i32x4_u(c0, M0);
-        const a1 = i64x2.extmul_low_i32x4_u(c2, M1);
-        const b1 = i64x2.extmul_high_i32x4_u(c2, M1);
-        // high and low 32-bit halves of the four 64-bit products
-        const hi0 = i8x16.shuffle(a0, b0, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-        const hi1 = i8x16.shuffle(a1, b1, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-        const lo0 = i8x16.shuffle(a0, b0, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
-        const lo1 = i8x16.shuffle(a1, b1, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
-        const keys = NOISE_KEYS + (<usize>round << 5);
-        c0 = v128.xor(v128.xor(hi1, c1), v128.load(keys));
-        c1 = lo1;
-        c2 = v128.xor(v128.xor(hi0, c3), v128.load(keys, 16));
-        c3 = lo0;
-      }
+      // the block j of the four points p … p + 3 (rng.ts: counter (i mod 2^32, ⌊i/2^32⌋, j, 0))
+      philoxBlock4(first + <u64>p, j);
+      const c0 = v128.load(PHILOX_OUT);
+      const c1 = v128.load(PHILOX_OUT, 16);
+      const c2 = v128.load(PHILOX_OUT, 32);
+      const c3 = v128.load(PHILOX_OUT, 48);
       boxMuller(vuniform(c0, kOX1P_24, kHALF), vuniform(c1, kOX1P_24, kHALF), NOISE_TMP, kTWO_PI, kROUND_BIAS, kHALF,
         kONE, kMINUS_TWO, kFOUR, kQUARTER, kS9, kS7, kS5, kS3, kC10, kC8, kC6, kC4, kI1, kI2, kI3, kLN2, kSQRT2, kINV9,
         kINV7, kINV5, kINV3, kMANT, kONE_BITS, kI127);
