@@ -275,6 +275,47 @@ describe('vib', () => {
       }
     })
 
+    it('forms softplus, its sigmoid, the KL and its gradient to f64 accuracy for ρ from −700 to 60 (odd and even counts)', () => {
+      // the closed forms in f64 through Math (V8's fdlibm): σ = max(ρ, 0) + log1p(e^−|ρ|),
+      // KL = ln(s/σ) + (σ² + μ²)/(2s²) − ½, dKL/dμ = μ/s², dKL/dρ = (σ/s² − 1/σ)·sigmoid(ρ)
+      const rhos = [-700, -300, -40, -20, -8, -3, -1, -1e-3, 0, 1e-3, 0.7, 2, 10, 25, 60].map(Math.fround)
+      for (const n of [rhos.length, rhos.length - 1]) {
+        const rho = Float32Array.from(rhos.slice(0, n))
+        const mu = Float32Array.from(rho, (_, k) => Math.fround(0.3 * (k - 7)))
+        const coef = new Float32Array(n).fill(1)
+        const s = 0.8
+        const sp = (r: number) => Math.max(r, 0) + Math.log1p(Math.exp(-Math.abs(r)))
+        const sig = (r: number) => (r >= 0 ? 1 / (1 + Math.exp(-r)) : Math.exp(r) / (1 + Math.exp(r)))
+        const kl = (m: number, r: number) => Math.log(s / sp(r)) + (sp(r) ** 2 + m * m) / (2 * s * s) - 0.5
+        // an f32 result of an f64 value computed to a few ulp: the rounded value, or 1 f32 ulp from it
+        // (at least the smallest subnormal, where σ² and the like underflow)
+        const close32 = (got: number, want: number) =>
+          expect(Math.abs(got - Math.fround(want))).toBeLessThanOrEqual(Math.max(2 ** -23 * Math.abs(want), 2 ** -149))
+        const got = vibKl(core, mu, rho, coef, s)
+        let raw = 0
+        for (let k = 0; k < n; k++) raw += kl(mu[k], rho[k])
+        // every term to a few f64 ulp of its size; the terms reach 700, the sum ~1e3: 1e-12 relative
+        expect(Math.abs(got.raw - raw)).toBeLessThan(1e-12 * Math.abs(raw))
+        expect(got.weighted).toBe(got.raw) // c_k = 1
+        for (let k = 0; k < n; k++) {
+          const r = rho[k]
+          close32(got.gradMu[k], mu[k] / (s * s))
+          close32(got.gradRho[k], (sp(r) / (s * s) - 1 / sp(r)) * sig(r))
+        }
+        // vib_prepare: σ² and σ·sigmoid(ρ), f32
+        const prepared = core.scoped(() => {
+          const vr = core.allocF32(n)
+          const chain = core.allocF32(n)
+          core.fn<(r: number, P: number, v: number, c: number) => void>('vib_prepare')(core.putF32(rho), n, vr, chain)
+          return { vr: core.f32(vr, n).slice(), chain: core.f32(chain, n).slice() }
+        })
+        for (let k = 0; k < n; k++) {
+          close32(prepared.vr[k], sp(rho[k]) ** 2)
+          close32(prepared.chain[k], sp(rho[k]) * sig(rho[k]))
+        }
+      }
+    })
+
     it("'elbo' weighs Σ KL by k/N, 'paper' the per-tensor mean KL summed over tensors by k/B", () => {
       const spec = PAPER_SPEC
       const P = parameterCount(spec)
