@@ -40,6 +40,9 @@ describe('bayesamp run (local, directory store)', () => {
       expect(existsSync(join(store, 'runs/smoke', g, 'report.html'))).toBe(true)
       const manifest = JSON.parse(readFileSync(join(store, 'runs/smoke', g, 'seed-1/posterior/manifest.json'), 'utf8'))
       expect(manifest.samples).toHaveLength(4)
+      // what fixes the weights' bits: the CLI's core (the fused one, on Node.js 20 too) and the chunks
+      expect(manifest.compute).toMatchObject({ core: 'wasm-relaxed', chunks: 8 })
+      expect(manifest.compute.threads).toBeGreaterThanOrEqual(1)
     }
     expect(files(store).filter((f) => f.endsWith('.tmp'))).toEqual([])
     const again = await bayesamp(['run', smoke, '--store', store, '--workers', '2'])

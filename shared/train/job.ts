@@ -132,6 +132,7 @@ const trainWith = async (
       kl: r.kl,
       nonFiniteSteps: r.skipped,
       wallSeconds: (performance.now() - started) / 1000,
+      compute: parallel.compute,
       notes,
     }
   }
@@ -194,6 +195,7 @@ const trainWith = async (
     acceptance: r.acceptance,
     nonFiniteSteps: 0,
     wallSeconds: (performance.now() - started) / 1000,
+    compute: parallel.compute,
     notes,
   }
 }

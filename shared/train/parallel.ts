@@ -29,6 +29,7 @@
 import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads'
 import { Core, type Variant } from '../core/wasm.ts'
 import { type MlpSpec, parameterCount } from '../model/spec.ts'
+import type { Compute } from './posterior.ts'
 import { type TrainKernels, trainDescriptor, trainKernels } from './backprop.ts'
 import { type LoglikOptions, energyScratchBytes, loglikKernels, loglikOptionsProblem, solverCode } from './loglik.ts'
 
@@ -311,6 +312,11 @@ export class ChunkedGradient {
         if (!this.closed) this.failure ??= `worker thread ${i + 1} exited (code ${code})`
       })
     }
+  }
+
+  /** What fixes the bits of the results (the core build and the chunks), and the threads used. */
+  get compute(): Compute {
+    return { core: this.variant === 'relaxed' ? 'wasm-relaxed' : 'wasm-simd', chunks: this.chunks, threads: this.threads }
   }
 
   /** No worker threads: every chunk runs in the calling thread, in chunk order. Needs no `close()`. */

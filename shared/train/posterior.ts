@@ -13,6 +13,16 @@ export const MANIFEST_FORMAT = 'bayesamp.posterior/1'
 
 export type Method = 'cfm' | 'vib' | 'mcmc'
 
+/**
+ * How a training computed: with the same config and seed, the same core build and chunks per batch
+ * give the same weights bit for bit, whatever the number of threads (recorded for the reader).
+ */
+export interface Compute {
+  readonly core: 'wasm-simd' | 'wasm-relaxed'
+  readonly chunks: number
+  readonly threads: number
+}
+
 export interface PosteriorManifest {
   readonly format: typeof MANIFEST_FORMAT
   readonly method: Method
@@ -31,6 +41,7 @@ export interface PosteriorManifest {
   readonly acceptance?: readonly number[]
   readonly nonFiniteSteps: number
   readonly wallSeconds: number
+  readonly compute: Compute
   readonly samples: ReadonlyArray<{ readonly file: string; readonly sha256: string }>
   /** Free-form notes: what the method did that a reader should know (stopping epoch, pretraining). */
   readonly notes: readonly string[]
@@ -48,6 +59,7 @@ export interface TrainedPosterior {
   readonly acceptance?: readonly number[]
   readonly nonFiniteSteps: number
   readonly wallSeconds: number
+  readonly compute: Compute
   readonly notes?: readonly string[]
 }
 
@@ -78,6 +90,7 @@ export const posteriorFiles = (p: TrainedPosterior): Array<readonly [string, Uin
     ...(p.acceptance === undefined ? {} : { acceptance: p.acceptance }),
     nonFiniteSteps: p.nonFiniteSteps,
     wallSeconds: p.wallSeconds,
+    compute: p.compute,
     samples: onnx.map((b, i) => ({ file: sampleName(i), sha256: sha256(b) })),
     notes: p.notes ?? [],
   }

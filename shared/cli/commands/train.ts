@@ -46,6 +46,7 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
       const data = await loadDataset(c, dataSource(x), x.trainingSize, cmd.seed)
       const t = x.training
       const parallel = await ChunkedGradient.start({ threads: cmd.threads, variant: c.variant })
+      const compute = parallel.compute
       let r: CfmResult
       try {
         r = trainCfm(c, {
@@ -66,6 +67,7 @@ export const train = async (cmd: TrainCommand, log: Logger): Promise<TrainedPost
         loss: r.losses,
         nonFiniteSteps: r.skipped,
         wallSeconds: (performance.now() - started) / 1000,
+        compute,
       }
     } else {
       const list = cmd.method === 'vib' ? x.methods.vib?.k : x.methods.mcmc?.sigma
