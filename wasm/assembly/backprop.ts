@@ -25,7 +25,8 @@
 // associates the sums differently, so a multi-threaded caller must fix the chunking, not the
 // thread count, to keep the same bits.
 
-import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, SINCOS_OUT, expEluK, k, sincosPi2 } from "./vmath";
+import { denseBackwardRows, denseBiasGradRows, denseForwardRows, denseWeightGradRows } from "./dense";
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, SINCOS_OUT, expEluK, k, madd, sincosPi2 } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -123,12 +124,6 @@ export function backwardScratchBytes(desc: usize): usize {
 // vector math
 // -------------------------------------------------------------------------------------
 
-/** a·b + c, fused in the relaxed-SIMD build (rounding differs by at most 1 ulp per operation). */
-// @ts-ignore: decorator
-@inline export function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(f32x4.mul(a, b), c);
-}
 
 const LOG2E: f32 = 1.4426950408889634;
 const LN2_HI: f32 = 0.693145751953125; // 0x3f317200: 11 significant bits, so n·LN2_HI is exact for |n| ≤ 2^12
@@ -289,76 +284,9 @@ export function activateRows(act: i32, h: usize, g: usize, rows: i32, np: i32): 
 // forward
 // -------------------------------------------------------------------------------------
 
-/**
- * z[o][p] = b[o] + Σ_i W[o][i]·x[i][p] for one block, `np` points (a multiple of 16).
- * Tiles of 2 neurons × 16 points (8 accumulators); the inner loop over `i` stays a runtime loop,
- * stepping the input pointer against its end (the weights broadcast by load32_splat).
- */
+/** z[o][p] = b[o] + Σ_i W[o][i]·x[i][p] for one block, `np` points (a multiple of 16); dense.ts. */
 export function denseForward(W: usize, b: usize, x: usize, z: usize, nIn: i32, nOut: i32, np: i32): void {
-  const rowW = <usize>nIn << 2;
-  const end = <usize>np << 2;
-  const span = <usize>nIn * ROW;
-  let o = 0;
-  for (; o + 2 <= nOut; o += 2) {
-    const w0 = W + <usize>o * rowW;
-    const b0 = v128.load32_splat(b + (<usize>o << 2));
-    const b1 = v128.load32_splat(b + (<usize>o << 2), 4);
-    const z0 = z + <usize>o * ROW;
-    for (let k: usize = 0; k < end; k += 64) {
-      let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-      let a10 = b1, a11 = b1, a12 = b1, a13 = b1;
-      let wp = w0;
-      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
-        const x0 = v128.load(xp);
-        const x1 = v128.load(xp, 16);
-        const x2 = v128.load(xp, 32);
-        const x3 = v128.load(xp, 48);
-        const c0 = v128.load32_splat(wp);
-        const c1 = v128.load32_splat(wp + rowW);
-        a00 = madd(c0, x0, a00);
-        a01 = madd(c0, x1, a01);
-        a02 = madd(c0, x2, a02);
-        a03 = madd(c0, x3, a03);
-        a10 = madd(c1, x0, a10);
-        a11 = madd(c1, x1, a11);
-        a12 = madd(c1, x2, a12);
-        a13 = madd(c1, x3, a13);
-        wp += 4;
-      }
-      const zp = z0 + k;
-      v128.store(zp, a00);
-      v128.store(zp, a01, 16);
-      v128.store(zp, a02, 32);
-      v128.store(zp, a03, 48);
-      v128.store(zp + ROW, a10);
-      v128.store(zp + ROW, a11, 16);
-      v128.store(zp + ROW, a12, 32);
-      v128.store(zp + ROW, a13, 48);
-    }
-  }
-  if (o < nOut) {
-    // odd width: one neuron × 16 points
-    const w0 = W + <usize>o * rowW;
-    const b0 = v128.load32_splat(b + (<usize>o << 2));
-    const z0 = z + <usize>o * ROW;
-    for (let k: usize = 0; k < end; k += 64) {
-      let a00 = b0, a01 = b0, a02 = b0, a03 = b0;
-      let wp = w0;
-      for (let xp = x + k, xe = xp + span; xp < xe; xp += ROW) {
-        const c0 = v128.load32_splat(wp);
-        a00 = madd(c0, v128.load(xp), a00);
-        a01 = madd(c0, v128.load(xp, 16), a01);
-        a02 = madd(c0, v128.load(xp, 32), a02);
-        a03 = madd(c0, v128.load(xp, 48), a03);
-        wp += 4;
-      }
-      const zp = z0 + k;
-      v128.store(zp, a00);
-      v128.store(zp, a01, 16);
-      v128.store(zp, a02, 32);
-      v128.store(zp, a03, 48);
-    }
-  }
+  denseForwardRows(W, b, x, ROW, z, ROW, nIn, nOut, np, np);
 }
 
 /**
@@ -441,200 +369,21 @@ export function forwardBlock(params: usize, desc: usize, cache: usize, np: i32):
 // -------------------------------------------------------------------------------------
 
 /**
- * Lane-form gradient of one dense layer over one block:
+ * Lane-form gradient of one dense layer over one block (dense.ts):
  *   gW[o][i] += Σ_p dz[o][p]·x[i][p],   gb[o] += Σ_p dz[o][p]
- * with `gW`, `gb` 16 bytes per parameter. Tiles of 2 outputs × 4 inputs (8 accumulators), the
- * loop over points innermost; tails (odd out, in not a multiple of 4) one parameter at a time.
+ * with `gW`, `gb` 16 bytes per parameter.
  */
 export function denseGradAccumulate(dz: usize, x: usize, gW: usize, gb: usize, nIn: i32, nOut: i32, np: i32): void {
-  const end = <usize>np << 2;
-  const rowG = <usize>nIn << 4;
-  const in4 = nIn & ~3;
-  let o = 0;
-  for (; o + 2 <= nOut; o += 2) {
-    const d0 = dz + <usize>o * ROW;
-    const g0 = gW + <usize>o * rowG;
-    const g1 = g0 + rowG;
-    for (let i = 0; i < in4; i += 4) {
-      const gi0 = g0 + (<usize>i << 4);
-      const gi1 = g1 + (<usize>i << 4);
-      let a00 = v128.load(gi0), a01 = v128.load(gi0, 16), a02 = v128.load(gi0, 32), a03 = v128.load(gi0, 48);
-      let a10 = v128.load(gi1), a11 = v128.load(gi1, 16), a12 = v128.load(gi1, 32), a13 = v128.load(gi1, 48);
-      // one pointer over dz row o, one over x row i; the other rows at constant offsets (ROW)
-      let xp = x + <usize>i * ROW;
-      for (let dp = d0, de = d0 + end; dp < de; dp += 16) {
-        const e0 = v128.load(dp);
-        const e1 = v128.load(dp, ROW);
-        const xa = v128.load(xp);
-        const xb = v128.load(xp, ROW);
-        const xc = v128.load(xp, 2 * ROW);
-        const xd = v128.load(xp, 3 * ROW);
-        a00 = madd(e0, xa, a00);
-        a01 = madd(e0, xb, a01);
-        a02 = madd(e0, xc, a02);
-        a03 = madd(e0, xd, a03);
-        a10 = madd(e1, xa, a10);
-        a11 = madd(e1, xb, a11);
-        a12 = madd(e1, xc, a12);
-        a13 = madd(e1, xd, a13);
-        xp += 16;
-      }
-      v128.store(gi0, a00);
-      v128.store(gi0, a01, 16);
-      v128.store(gi0, a02, 32);
-      v128.store(gi0, a03, 48);
-      v128.store(gi1, a10);
-      v128.store(gi1, a11, 16);
-      v128.store(gi1, a12, 32);
-      v128.store(gi1, a13, 48);
-    }
-  }
-  // tails, four independent accumulators at a time (one chain alone waits out the madd latency
-  // at every step): the inputs beyond in4 for the outputs done in pairs, then the odd output row
-  for (let i = in4; i < nIn; i++) {
-    const xr = x + <usize>i * ROW;
-    let oo = 0;
-    for (; oo + 4 <= o; oo += 4) {
-      const gp = gW + <usize>oo * rowG + (<usize>i << 4);
-      let a0 = v128.load(gp), a1 = v128.load(gp + rowG), a2 = v128.load(gp + 2 * rowG), a3 = v128.load(gp + 3 * rowG);
-      let xp = xr;
-      for (let dp = dz + <usize>oo * ROW, de = dp + end; dp < de; dp += 16) {
-        const xv = v128.load(xp);
-        a0 = madd(v128.load(dp), xv, a0);
-        a1 = madd(v128.load(dp, ROW), xv, a1);
-        a2 = madd(v128.load(dp, 2 * ROW), xv, a2);
-        a3 = madd(v128.load(dp, 3 * ROW), xv, a3);
-        xp += 16;
-      }
-      v128.store(gp, a0);
-      v128.store(gp + rowG, a1);
-      v128.store(gp + 2 * rowG, a2);
-      v128.store(gp + 3 * rowG, a3);
-    }
-    for (; oo < o; oo++) accOne(dz + <usize>oo * ROW, xr, gW + <usize>oo * rowG + (<usize>i << 4), end);
-  }
-  if (o < nOut) {
-    const dr = dz + <usize>o * ROW;
-    const g0 = gW + <usize>o * rowG;
-    let i = 0;
-    for (; i + 4 <= nIn; i += 4) {
-      const gp = g0 + (<usize>i << 4);
-      let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
-      let xp = x + <usize>i * ROW;
-      for (let dp = dr, de = dr + end; dp < de; dp += 16) {
-        const e = v128.load(dp);
-        a0 = madd(e, v128.load(xp), a0);
-        a1 = madd(e, v128.load(xp, ROW), a1);
-        a2 = madd(e, v128.load(xp, 2 * ROW), a2);
-        a3 = madd(e, v128.load(xp, 3 * ROW), a3);
-        xp += 16;
-      }
-      v128.store(gp, a0);
-      v128.store(gp, a1, 16);
-      v128.store(gp, a2, 32);
-      v128.store(gp, a3, 48);
-    }
-    for (; i < nIn; i++) accOne(dr, x + <usize>i * ROW, g0 + (<usize>i << 4), end);
-  }
-  // bias: gb[o] += Σ_p dz[o][p], four rows at a time
-  let ob = 0;
-  for (; ob + 4 <= nOut; ob += 4) {
-    const gp = gb + (<usize>ob << 4);
-    let a0 = v128.load(gp), a1 = v128.load(gp, 16), a2 = v128.load(gp, 32), a3 = v128.load(gp, 48);
-    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) {
-      a0 = f32x4.add(a0, v128.load(dp));
-      a1 = f32x4.add(a1, v128.load(dp, ROW));
-      a2 = f32x4.add(a2, v128.load(dp, 2 * ROW));
-      a3 = f32x4.add(a3, v128.load(dp, 3 * ROW));
-    }
-    v128.store(gp, a0);
-    v128.store(gp, a1, 16);
-    v128.store(gp, a2, 32);
-    v128.store(gp, a3, 48);
-  }
-  for (; ob < nOut; ob++) {
-    const gp = gb + (<usize>ob << 4);
-    let a = v128.load(gp);
-    for (let dp = dz + <usize>ob * ROW, de = dp + end; dp < de; dp += 16) a = f32x4.add(a, v128.load(dp));
-    v128.store(gp, a);
-  }
-}
-
-/** acc += Σ over `end` bytes of row `dr` times row `xr`, lane form (one chain). */
-function accOne(dr: usize, xr: usize, gp: usize, end: usize): void {
-  let a = v128.load(gp);
-  for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
-  v128.store(gp, a);
+  denseWeightGradRows(dz, ROW, x, ROW, gW, nIn, nOut, np);
+  denseBiasGradRows(dz, ROW, gb, nOut, np);
 }
 
 /**
  * dx[i][p] = Σ_o W[o][i]·dz[o][p], times g[i][p] when `g` ≠ 0 (turning dL/dh into dL/dz of
- * the layer below). Tiles of 2 inputs × 16 points, the loop over outputs innermost, stepping the
- * dz pointer against its end.
+ * the layer below), for one block (dense.ts).
  */
 export function denseBackwardInput(W: usize, dz: usize, g: usize, dx: usize, nIn: i32, nOut: i32, np: i32): void {
-  const rowW = <usize>nIn << 2;
-  const end = <usize>np << 2;
-  const span = <usize>nOut * ROW;
-  let i = 0;
-  for (; i + 2 <= nIn; i += 2) {
-    const wc = W + (<usize>i << 2);
-    for (let k: usize = 0; k < end; k += 64) {
-      let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
-      let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-      let wp = wc;
-      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
-        const e0 = v128.load(dp);
-        const e1 = v128.load(dp, 16);
-        const e2 = v128.load(dp, 32);
-        const e3 = v128.load(dp, 48);
-        const c0 = v128.load32_splat(wp);
-        const c1 = v128.load32_splat(wp, 4);
-        a00 = madd(c0, e0, a00);
-        a01 = madd(c0, e1, a01);
-        a02 = madd(c0, e2, a02);
-        a03 = madd(c0, e3, a03);
-        a10 = madd(c1, e0, a10);
-        a11 = madd(c1, e1, a11);
-        a12 = madd(c1, e2, a12);
-        a13 = madd(c1, e3, a13);
-        wp += rowW;
-      }
-      const xp = dx + <usize>i * ROW + k;
-      if (g != 0) {
-        const gp = g + <usize>i * ROW + k;
-        a00 = f32x4.mul(a00, v128.load(gp));
-        a01 = f32x4.mul(a01, v128.load(gp, 16));
-        a02 = f32x4.mul(a02, v128.load(gp, 32));
-        a03 = f32x4.mul(a03, v128.load(gp, 48));
-        a10 = f32x4.mul(a10, v128.load(gp + ROW));
-        a11 = f32x4.mul(a11, v128.load(gp + ROW, 16));
-        a12 = f32x4.mul(a12, v128.load(gp + ROW, 32));
-        a13 = f32x4.mul(a13, v128.load(gp + ROW, 48));
-      }
-      v128.store(xp, a00);
-      v128.store(xp, a01, 16);
-      v128.store(xp, a02, 32);
-      v128.store(xp, a03, 48);
-      v128.store(xp + ROW, a10);
-      v128.store(xp + ROW, a11, 16);
-      v128.store(xp + ROW, a12, 32);
-      v128.store(xp + ROW, a13, 48);
-    }
-  }
-  if (i < nIn) {
-    // odd width: one input × 16 points
-    for (let k: usize = 0; k < end; k += 16) {
-      let a = f32x4.splat(0);
-      let wp = W + (<usize>i << 2);
-      for (let dp = dz + k, de = dp + span; dp < de; dp += ROW) {
-        a = madd(v128.load32_splat(wp), v128.load(dp), a);
-        wp += rowW;
-      }
-      if (g != 0) a = f32x4.mul(a, v128.load(g + <usize>i * ROW + k));
-      v128.store(dx + <usize>i * ROW + k, a);
-    }
-  }
+  denseBackwardRows(W, dz, ROW, g, ROW, dx, ROW, nIn, nOut, np);
 }
 
 /**

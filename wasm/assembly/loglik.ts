@@ -14,7 +14,8 @@
 // coordinate j), ḣ_l^(j) = f'(z_l) ⊙ ż_l^(j), ż_{l+1}^(j) = W_{l+1} ḣ_l^(j), and the output tangent
 // ż_L^(j) is column j of the Jacobian, so div v = Σ_j ż_L^(j)[j]. The tangents ride in extra columns
 // of the same matrix products: a block of B points is a row of (1 + d)·B columns
-// [primary | tangent 1 | … | tangent d], the bias added to the primary columns only.
+// [primary | tangent 1 | … | tangent d], the bias added to the primary columns only (dense.ts's
+// products, with the stage records' row strides).
 //
 // Exact gradient by discrete backpropagation. The energy E = Σ_p −log p(x_p) is differentiated
 // through the discretized solver (not through the continuous adjoint ODE), so the gradient is that
@@ -53,12 +54,12 @@ import {
   descLayers,
   descWidth,
   gradReduce,
-  madd,
   maxWidth,
   paramCount,
   vexpm1,
 } from "./backprop";
-import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k } from "./vmath";
+import { denseBackwardRows, denseBiasGradRows, denseForwardRows, denseWeightGradRows } from "./dense";
+import { K_E1, K_E2, K_E3, K_E4, K_E5, K_LOG2E, K_MAGIC, K_ONE, K_X_MIN, expEluK, k, madd } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // model
@@ -230,231 +231,6 @@ export function loglik_stage_bytes(desc: usize): usize {
 /** Points per block of the log-likelihood kernels. */
 export function loglik_block_points(): i32 {
   return LL_BLOCK;
-}
-
-// -------------------------------------------------------------------------------------
-// matrix products over extended rows
-// -------------------------------------------------------------------------------------
-
-/**
- * z[o][c] = Σ_i W[o][i]·x[i][c] (+ b[o] for c < nbias), for `nc` columns (a multiple of 16);
- * rows of x and z are `xs` and `zs` bytes apart. Tiles of 2 outputs × 16 columns.
- */
-function fwdDense(
-  W: usize,
-  b: usize,
-  x: usize,
-  xs: usize,
-  z: usize,
-  zs: usize,
-  nIn: i32,
-  nOut: i32,
-  nc: i32,
-  nbias: i32,
-): void {
-  const rowW = <usize>nIn << 2;
-  const end = <usize>nc << 2;
-  const bend = <usize>nbias << 2;
-  const zero = f32x4.splat(0);
-  let o = 0;
-  for (; o + 2 <= nOut; o += 2) {
-    const w0 = W + <usize>o * rowW;
-    const w1 = w0 + rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
-    const b1 = f32x4.splat(load<f32>(b + (<usize>o << 2), 4));
-    const z0 = z + <usize>o * zs;
-    for (let k: usize = 0; k < end; k += 64) {
-      const i0 = k < bend ? b0 : zero;
-      const i1 = k < bend ? b1 : zero;
-      let a00 = i0, a01 = i0, a02 = i0, a03 = i0;
-      let a10 = i1, a11 = i1, a12 = i1, a13 = i1;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
-        const x0 = v128.load(xp);
-        const x1 = v128.load(xp, 16);
-        const x2 = v128.load(xp, 32);
-        const x3 = v128.load(xp, 48);
-        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
-        const c1 = v128.load32_splat(w1 + (<usize>i << 2));
-        a00 = madd(c0, x0, a00);
-        a01 = madd(c0, x1, a01);
-        a02 = madd(c0, x2, a02);
-        a03 = madd(c0, x3, a03);
-        a10 = madd(c1, x0, a10);
-        a11 = madd(c1, x1, a11);
-        a12 = madd(c1, x2, a12);
-        a13 = madd(c1, x3, a13);
-        xp += xs;
-      }
-      const zp = z0 + k;
-      v128.store(zp, a00);
-      v128.store(zp, a01, 16);
-      v128.store(zp, a02, 32);
-      v128.store(zp, a03, 48);
-      v128.store(zp + zs, a10);
-      v128.store(zp + zs, a11, 16);
-      v128.store(zp + zs, a12, 32);
-      v128.store(zp + zs, a13, 48);
-    }
-  }
-  if (o < nOut) {
-    const w0 = W + <usize>o * rowW;
-    const b0 = f32x4.splat(load<f32>(b + (<usize>o << 2)));
-    const z0 = z + <usize>o * zs;
-    for (let k: usize = 0; k < end; k += 64) {
-      const i0 = k < bend ? b0 : zero;
-      let a00 = i0, a01 = i0, a02 = i0, a03 = i0;
-      let xp = x + k;
-      for (let i = 0; i < nIn; i++) {
-        const c0 = v128.load32_splat(w0 + (<usize>i << 2));
-        a00 = madd(c0, v128.load(xp), a00);
-        a01 = madd(c0, v128.load(xp, 16), a01);
-        a02 = madd(c0, v128.load(xp, 32), a02);
-        a03 = madd(c0, v128.load(xp, 48), a03);
-        xp += xs;
-      }
-      const zp = z0 + k;
-      v128.store(zp, a00);
-      v128.store(zp, a01, 16);
-      v128.store(zp, a02, 32);
-      v128.store(zp, a03, 48);
-    }
-  }
-}
-
-/**
- * dx[i][c] = Σ_o W[o][i]·dz[o][c] for `nc` columns (a multiple of 16). Tiles of 2 inputs × 16
- * columns, the loop over outputs innermost.
- */
-function bwdDense(W: usize, dz: usize, dzs: usize, dx: usize, dxs: usize, nIn: i32, nOut: i32, nc: i32): void {
-  const rowW = <usize>nIn << 2;
-  const end = <usize>nc << 2;
-  let i = 0;
-  for (; i + 2 <= nIn; i += 2) {
-    const wc = W + (<usize>i << 2);
-    for (let k: usize = 0; k < end; k += 64) {
-      let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
-      let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
-      let dp = dz + k;
-      let wp = wc;
-      for (let o = 0; o < nOut; o++) {
-        const e0 = v128.load(dp);
-        const e1 = v128.load(dp, 16);
-        const e2 = v128.load(dp, 32);
-        const e3 = v128.load(dp, 48);
-        const c0 = v128.load32_splat(wp);
-        const c1 = v128.load32_splat(wp, 4);
-        a00 = madd(c0, e0, a00);
-        a01 = madd(c0, e1, a01);
-        a02 = madd(c0, e2, a02);
-        a03 = madd(c0, e3, a03);
-        a10 = madd(c1, e0, a10);
-        a11 = madd(c1, e1, a11);
-        a12 = madd(c1, e2, a12);
-        a13 = madd(c1, e3, a13);
-        dp += dzs;
-        wp += rowW;
-      }
-      const xp = dx + <usize>i * dxs + k;
-      v128.store(xp, a00);
-      v128.store(xp, a01, 16);
-      v128.store(xp, a02, 32);
-      v128.store(xp, a03, 48);
-      v128.store(xp + dxs, a10);
-      v128.store(xp + dxs, a11, 16);
-      v128.store(xp + dxs, a12, 32);
-      v128.store(xp + dxs, a13, 48);
-    }
-  }
-  if (i < nIn) {
-    for (let k: usize = 0; k < end; k += 16) {
-      let a = f32x4.splat(0);
-      let dp = dz + k;
-      let wp = W + (<usize>i << 2);
-      for (let o = 0; o < nOut; o++) {
-        a = madd(f32x4.splat(load<f32>(wp)), v128.load(dp), a);
-        dp += dzs;
-        wp += rowW;
-      }
-      v128.store(dx + <usize>i * dxs + k, a);
-    }
-  }
-}
-
-/**
- * Lane-form weight gradient: gW[o][i] += Σ_c dz[o][c]·x[i][c] over `nc` columns, lane k of each
- * 16-byte accumulator taking the columns ≡ k (mod 4) in column order. Tiles of 2 outputs × 4
- * inputs, columns innermost; tails one parameter at a time.
- */
-function accDense(dz: usize, dzs: usize, x: usize, xs: usize, gW: usize, nIn: i32, nOut: i32, nc: i32): void {
-  const end = <usize>nc << 2;
-  const rowG = <usize>nIn << 4;
-  const in4 = nIn & ~3;
-  let o = 0;
-  for (; o + 2 <= nOut; o += 2) {
-    const d0 = dz + <usize>o * dzs;
-    const d1 = d0 + dzs;
-    const g0 = gW + <usize>o * rowG;
-    const g1 = g0 + rowG;
-    for (let i = 0; i < in4; i += 4) {
-      const gi0 = g0 + (<usize>i << 4);
-      const gi1 = g1 + (<usize>i << 4);
-      let a00 = v128.load(gi0), a01 = v128.load(gi0, 16), a02 = v128.load(gi0, 32), a03 = v128.load(gi0, 48);
-      let a10 = v128.load(gi1), a11 = v128.load(gi1, 16), a12 = v128.load(gi1, 32), a13 = v128.load(gi1, 48);
-      const xa = x + <usize>i * xs;
-      const xb = xa + xs;
-      const xc = xb + xs;
-      const xd = xc + xs;
-      for (let k: usize = 0; k < end; k += 16) {
-        const e0 = v128.load(d0 + k);
-        const e1 = v128.load(d1 + k);
-        const va = v128.load(xa + k);
-        const vb = v128.load(xb + k);
-        const vc = v128.load(xc + k);
-        const vd = v128.load(xd + k);
-        a00 = madd(e0, va, a00);
-        a01 = madd(e0, vb, a01);
-        a02 = madd(e0, vc, a02);
-        a03 = madd(e0, vd, a03);
-        a10 = madd(e1, va, a10);
-        a11 = madd(e1, vb, a11);
-        a12 = madd(e1, vc, a12);
-        a13 = madd(e1, vd, a13);
-      }
-      v128.store(gi0, a00);
-      v128.store(gi0, a01, 16);
-      v128.store(gi0, a02, 32);
-      v128.store(gi0, a03, 48);
-      v128.store(gi1, a10);
-      v128.store(gi1, a11, 16);
-      v128.store(gi1, a12, 32);
-      v128.store(gi1, a13, 48);
-    }
-  }
-  // tails: the odd output row (all inputs), and the inputs beyond in4 (all outputs)
-  for (let oo = 0; oo < nOut; oo++) {
-    const i0 = oo >= o ? 0 : in4;
-    const dr = dz + <usize>oo * dzs;
-    for (let i = i0; i < nIn; i++) {
-      const gp = gW + <usize>oo * rowG + (<usize>i << 4);
-      const xr = x + <usize>i * xs;
-      let a = v128.load(gp);
-      for (let k: usize = 0; k < end; k += 16) a = madd(v128.load(dr + k), v128.load(xr + k), a);
-      v128.store(gp, a);
-    }
-  }
-}
-
-/** Lane-form bias gradient: gb[o] += Σ_c dz[o][c] over the first `nc` columns. */
-function accBias(dz: usize, dzs: usize, gb: usize, nOut: i32, nc: i32): void {
-  const end = <usize>nc << 2;
-  for (let o = 0; o < nOut; o++) {
-    const dr = dz + <usize>o * dzs;
-    const gp = gb + (<usize>o << 4);
-    let a = v128.load(gp);
-    for (let k: usize = 0; k < end; k += 16) a = f32x4.add(a, v128.load(dr + k));
-    v128.store(gp, a);
-  }
 }
 
 // -------------------------------------------------------------------------------------
@@ -642,7 +418,7 @@ function stageForward(params: usize, desc: usize, stage: usize, v: usize, div: u
     const W = params + (layerOffset(desc, l - 1) << 2);
     const b = W + ((<usize>nIn * <usize>nOut) << 2);
     const rec = stageRec(desc, stage, l);
-    fwdDense(W, b, stageRec(desc, stage, l - 1), RS, rec, RS, nIn, nOut, C, LL_BLOCK);
+    denseForwardRows(W, b, stageRec(desc, stage, l - 1), RS, rec, RS, nIn, nOut, C, LL_BLOCK);
     activateRecords(act, rec, nOut, d);
   }
   // output layer: v and the full Jacobian's columns, of which the diagonal gives div v
@@ -650,7 +426,7 @@ function stageForward(params: usize, desc: usize, stage: usize, v: usize, div: u
   const W = params + (layerOffset(desc, L - 1) << 2);
   const b = W + ((<usize>nIn * <usize>d) << 2);
   const cs = <usize>C << 2;
-  fwdDense(W, b, stageRec(desc, stage, L - 1), RS, sZout, cs, nIn, d, C, LL_BLOCK);
+  denseForwardRows(W, b, stageRec(desc, stage, L - 1), RS, sZout, cs, nIn, d, C, LL_BLOCK);
   for (let j = 0; j < d; j++) memory.copy(v + <usize>j * LBB, sZout + <usize>j * cs, LBB);
   for (let k: usize = 0; k < LBB; k += 16) {
     let s = f32x4.splat(0);
@@ -687,11 +463,11 @@ function stageBackward(params: usize, desc: usize, stage: usize): void {
   let W = params + (off << 2);
   let gW = sGacc + (off << 4);
   let hin = stageRec(desc, stage, L - 1);
-  accDense(sZout, cs, hin, RS, gW, nIn, d, C);
-  accBias(sZout, cs, gW + ((<usize>nIn * <usize>d) << 4), d, LL_BLOCK);
+  denseWeightGradRows(sZout, cs, hin, RS, gW, nIn, d, C);
+  denseBiasGradRows(sZout, cs, gW + ((<usize>nIn * <usize>d) << 4), d, LL_BLOCK);
   let cur = sBufA;
   let other = sBufB;
-  bwdDense(W, sZout, cs, cur, cs, nIn, d, C);
+  denseBackwardRows(W, sZout, cs, 0, 0, cur, cs, nIn, d, C);
   // hidden layers L−1 … 2: cur holds the adjoint of layer l's extended output
   for (let l = L - 1; l >= 2; l--) {
     const nOut = descWidth(desc, l);
@@ -701,9 +477,9 @@ function stageBackward(params: usize, desc: usize, stage: usize): void {
     gW = sGacc + (off << 4);
     backActivate(stageRec(desc, stage, l), cur, cs, nOut, d);
     hin = stageRec(desc, stage, l - 1);
-    accDense(cur, cs, hin, RS, gW, nIn, nOut, C);
-    accBias(cur, cs, gW + ((<usize>nIn * <usize>nOut) << 4), nOut, LL_BLOCK);
-    bwdDense(W, cur, cs, other, cs, nIn, nOut, C);
+    denseWeightGradRows(cur, cs, hin, RS, gW, nIn, nOut, C);
+    denseBiasGradRows(cur, cs, gW + ((<usize>nIn * <usize>nOut) << 4), nOut, LL_BLOCK);
+    denseBackwardRows(W, cur, cs, 0, 0, other, cs, nIn, nOut, C);
     const t = cur;
     cur = other;
     other = t;
