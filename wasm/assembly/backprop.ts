@@ -429,6 +429,38 @@ export function backwardBlock(
 }
 
 /**
+ * The CFM residual of one block: for its `nb` points (block columns; padded to `np`), e = v − u
+ * per dimension, adds the e² to `loss` (f64, dimension by dimension, in point order) and returns
+ * it, and writes dL/dv = e·scale to `dout` ([d][BLOCK], zero on the padding). `v` is the block's
+ * output rows, `u` the batch's targets (SoA [d][n]) from point `start` on.
+ */
+export function cfmResidual(
+  loss: f64,
+  v: usize,
+  u: usize,
+  n: i32,
+  start: i32,
+  d: i32,
+  nb: i32,
+  np: i32,
+  scale: f32,
+  dout: usize,
+): f64 {
+  for (let j = 0; j < d; j++) {
+    const vr = v + <usize>j * ROW;
+    const dr = dout + <usize>j * ROW;
+    const ur = u + ((<usize>j * <usize>n + <usize>start) << 2);
+    for (let p = 0; p < nb; p++) {
+      const e = load<f32>(vr + (<usize>p << 2)) - load<f32>(ur + (<usize>p << 2));
+      loss += <f64>e * <f64>e;
+      store<f32>(dr + (<usize>p << 2), e * scale);
+    }
+    if (np > nb) memory.fill(dr + (<usize>nb << 2), 0, <usize>(np - nb) << 2);
+  }
+  return loss;
+}
+
+/**
  * out[k] = ((s0 + s1) + (s2 + s3))·scale over the lanes of each of `n` lane-form accumulators.
  * Four accumulators at a time by two rounds of pairwise lane sums (shuffles), which associate
  * exactly as the scalar expression does; the rest one by one.

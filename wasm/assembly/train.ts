@@ -25,6 +25,7 @@ import {
   paddedPoints,
   paramCount,
   writeFeatures,
+  cfmResidual,
 } from "./backprop";
 
 // -------------------------------------------------------------------------------------
@@ -149,17 +150,7 @@ export function cfm_loss_grad(
     writeFeatures(desc, cache, t + off, xt + off, n, nb, np);
     forwardBlock(params, desc, cache, np);
     const v = cacheH(desc, cache, L);
-    for (let j = 0; j < d; j++) {
-      const vr = v + <usize>j * ROW;
-      const dr = dout + <usize>j * ROW;
-      const ur = u + ((<usize>j * <usize>n) << 2) + off;
-      for (let p = 0; p < nb; p++) {
-        const e = load<f32>(vr + (<usize>p << 2)) - load<f32>(ur + (<usize>p << 2));
-        loss += <f64>e * <f64>e;
-        store<f32>(dr + (<usize>p << 2), e * scale);
-      }
-      if (np > nb) memory.fill(dr + (<usize>nb << 2), 0, <usize>(np - nb) << 2);
-    }
+    loss = cfmResidual(loss, v, u, n, start, d, nb, np, scale, dout);
     backwardBlock(params, desc, cache, dout, gacc, bwd, 0, np);
   }
   gradReduce(gacc, P, gradOut, 1.0);

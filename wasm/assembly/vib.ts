@@ -53,6 +53,7 @@ import {
   paddedPoints,
   paramCount,
   writeFeatures,
+  cfmResidual,
 } from "./backprop";
 import { PHILOX_OUT, philoxBlock4, philoxKeys } from "./rng";
 
@@ -335,17 +336,7 @@ export function vib_loss_grad(
     writeFeatures(desc, cache, t + off, xt + off, n, nb, np);
     vibForwardBlock(mu, vr, desc, cache, a2Base, eBase, eps + off, n, nb, np, tmp);
     const v = cacheH(desc, cache, L);
-    for (let j = 0; j < d; j++) {
-      const vrow = v + <usize>j * ROW;
-      const dr = dout + <usize>j * ROW;
-      const ur = u + ((<usize>j * <usize>n) << 2) + off;
-      for (let p = 0; p < nb; p++) {
-        const e = load<f32>(vrow + (<usize>p << 2)) - load<f32>(ur + (<usize>p << 2));
-        loss += <f64>e * <f64>e;
-        store<f32>(dr + (<usize>p << 2), e * scale);
-      }
-      if (np > nb) memory.fill(dr + (<usize>nb << 2), 0, <usize>(np - nb) << 2);
-    }
+    loss = cfmResidual(loss, v, u, n, start, d, nb, np, scale, dout);
     vibBackwardBlock(mu, vr, desc, cache, a2Base, eBase, dout, gaccMu, gaccS, bufA, bufB, bufG, tmp, np);
   }
   gradReduce(gaccMu, P, gradMu, 1.0);
