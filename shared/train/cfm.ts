@@ -129,6 +129,119 @@ export const trainingProblem = (
   return undefined
 }
 
+/** A CFM-loss training's options with their defaults, checked, and what they lead to. */
+export interface CfmSettings {
+  readonly spec: MlpSpec
+  readonly d: number
+  /** Training points. */
+  readonly N: number
+  /** Parameters of the field. */
+  readonly P: number
+  /** Batch size. */
+  readonly B: number
+  readonly batchesPerEpoch: number
+  readonly sigmaMin: number
+  readonly lr: number
+  readonly optimizer: OptimizerOptions
+  readonly maxSkips: number
+  readonly gradient: ChunkedGradient
+  readonly rnd: Randomness
+  /** Starting parameters (the given ones, or PyTorch's initialisation from the seed). */
+  readonly init: Float32Array
+}
+
+/**
+ * The settings of a CFM-loss training (plain CFM, VIB): defaults applied, the shared options
+ * checked, then `more()` (the method's own checks); a RangeError names `who` and the field.
+ */
+export const cfmSettings = (
+  who: string,
+  core: Core,
+  opts: CfmBatchOptions,
+  more: () => string | undefined = () => undefined,
+): CfmSettings => {
+  const B = opts.batchSize ?? 1000
+  const batchesPerEpoch = opts.batchesPerEpoch ?? 10
+  const sigmaMin = opts.sigmaMin ?? 1e-4
+  const lr = opts.lr ?? 1e-3
+  const maxSkips = opts.maxConsecutiveSkips ?? 10
+  const optimizer: OptimizerOptions = { ...optimizerDefaults(opts.optimizer?.kind ?? 'adam'), ...opts.optimizer }
+  const problem = trainingProblem(opts, B, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr) ?? more()
+  if (problem !== undefined) throw new RangeError(`${who}: ${problem}`)
+  if (!isCount(maxSkips, 1)) throw new RangeError(`${who}: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
+  const gradient = chunkedGradient(who, core, opts)
+  const spec = opts.spec
+  const rnd = opts.randomness ?? philoxRandomness(core, opts.seed)
+  const start = opts.init === undefined ? initParams(spec, rnd) : 'params' in opts.init ? opts.init.params : opts.init
+  return {
+    spec,
+    d: spec.dim,
+    N: opts.data.length / spec.dim,
+    P: parameterCount(spec),
+    B,
+    batchesPerEpoch,
+    sigmaMin,
+    lr,
+    optimizer,
+    maxSkips,
+    gradient,
+    rnd,
+    init: mlp(spec, start).params,
+  }
+}
+
+/**
+ * The batch of a CFM-loss training in the core (allocated here: call inside the training's
+ * scope): `fill(s)` draws step s (stepDraws) and forms its regression pairs, times `t` [B], x_t and
+ * u SoA [d][B]; `views()` are their typed arrays for the chunked gradient.
+ */
+export const cfmBatch = (core: Core, o: CfmSettings, data: Float32Array | Float64Array) => {
+  const { B, d } = o
+  const pairs = trainKernels(core).cfmPairs
+  const points = core.putF32(data)
+  const idx = core.allocU32(B)
+  const t = core.allocF32(B)
+  const x0 = core.allocF32(B * d)
+  const xt = core.allocF32(B * d)
+  const u = core.allocF32(B * d)
+  const draws = stepDraws(core, o.rnd, o.N, B, d, { idx, t, x0 })
+  return {
+    fill: (s: number): void => {
+      draws(s)
+      pairs(points, idx, x0, t, B, d, o.sigmaMin, xt, u)
+    },
+    views: () => ({ t: core.f32(t, B), xt: core.f32(xt, B * d), u: core.f32(u, B * d) }),
+  }
+}
+
+/**
+ * Counts the steps skipped for a non-finite loss or gradient; `maxSkips` in a row throw an Error
+ * that says where and what to try.
+ */
+export class SkipCounter {
+  skipped = 0
+  private run = 0
+
+  constructor(
+    private readonly who: string,
+    private readonly o: Pick<CfmSettings, 'maxSkips' | 'lr'>,
+  ) {}
+
+  ok(): void {
+    this.run = 0
+  }
+
+  skip(epoch: number, batch: number, loss: number): void {
+    this.skipped += 1
+    this.run += 1
+    if (this.run >= this.o.maxSkips)
+      throw new Error(
+        `${this.who}: ${this.run} consecutive steps had a non-finite loss or gradient (last: epoch ${epoch}, ` +
+          `batch ${batch}, loss ${loss}); lower the learning rate (lr = ${this.o.lr}) or check the data's scale`,
+      )
+  }
+}
+
 /**
  * Trains the vector field by conditional flow matching with Adam or AdamW. Steps whose loss or
  * gradient is not finite are skipped (no update, optimizer state untouched) and counted;
@@ -136,71 +249,34 @@ export const trainingProblem = (
  * and seed give the same parameters bit for bit on the same core variant.
  */
 export const trainCfm = (core: Core, opts: CfmOptions): CfmResult => {
-  const batchSize = opts.batchSize ?? 1000
-  const batchesPerEpoch = opts.batchesPerEpoch ?? 10
-  const sigmaMin = opts.sigmaMin ?? 1e-4
-  const lr = opts.lr ?? 1e-3
-  const maxSkips = opts.maxConsecutiveSkips ?? 10
-  const optimizer: OptimizerOptions = { ...optimizerDefaults(opts.optimizer?.kind ?? 'adam'), ...opts.optimizer }
-  const problem = trainingProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ?? optimizerProblem(optimizer, lr)
-  if (problem !== undefined) throw new RangeError(`trainCfm: ${problem}`)
-  if (!isCount(maxSkips, 1)) throw new RangeError(`trainCfm: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
-  const gradient = chunkedGradient('trainCfm', core, opts)
-
-  const spec = opts.spec
-  const d = spec.dim
-  const N = opts.data.length / d
-  const P = parameterCount(spec)
-  const B = batchSize
-  const rnd = opts.randomness ?? philoxRandomness(core, opts.seed)
-  const start = opts.init === undefined ? initParams(spec, rnd) : 'params' in opts.init ? opts.init.params : opts.init
-  const init = mlp(spec, start).params
-  const k = trainKernels(core)
-
+  const o = cfmSettings('trainCfm', core, opts)
+  const { spec, P } = o
   return core.scoped(() => {
-    const data = core.putF32(opts.data)
-    const params = core.putF32(init)
+    const batch = cfmBatch(core, o, opts.data)
+    const params = core.putF32(o.init)
     const grad = core.allocF32(P)
-    const idx = core.allocU32(B)
-    const t = core.allocF32(B)
-    const x0 = core.allocF32(B * d)
-    const xt = core.allocF32(B * d)
-    const u = core.allocF32(B * d)
-    const adam = new Adam(core, P, lr, optimizer)
-
-    const drawStep = stepDraws(core, rnd, N, B, d, { idx, t, x0 })
-
+    const adam = new Adam(core, P, o.lr, o.optimizer)
+    const skips = new SkipCounter('trainCfm', o)
     const losses: number[] = []
-    let skipped = 0
-    let run = 0
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       let sum = 0
       let finite = 0
-      for (let b = 0; b < batchesPerEpoch; b++) {
-        const s = epoch * batchesPerEpoch + b
-        drawStep(s)
-        k.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
-        const loss = gradient.cfm(spec, core.f32(params, P), core.f32(t, B), core.f32(xt, B * d), core.f32(u, B * d), core.f32(grad, P))
+      for (let b = 0; b < o.batchesPerEpoch; b++) {
+        batch.fill(epoch * o.batchesPerEpoch + b)
+        const { t, xt, u } = batch.views()
+        const loss = o.gradient.cfm(spec, core.f32(params, P), t, xt, u, core.f32(grad, P))
         if (Number.isFinite(loss) && allFinite(core.f32(grad, P))) {
           adam.update(params, grad)
           sum += loss
           finite += 1
-          run = 0
-        } else {
-          skipped += 1
-          run += 1
-          if (run >= maxSkips)
-            throw new Error(
-              `trainCfm: ${run} consecutive steps had a non-finite loss or gradient (last: epoch ${epoch}, ` +
-                `batch ${b}, loss ${loss}); lower the learning rate (lr = ${lr}) or check the data's scale`,
-            )
-        }
+          skips.ok()
+        } else skips.skip(epoch, b, loss)
       }
       const mean = finite > 0 ? sum / finite : Number.NaN
       losses.push(mean)
-      opts.onEpoch?.({ epoch, loss: mean, skipped })
+      opts.onEpoch?.({ epoch, loss: mean, skipped: skips.skipped })
     }
-    return { model: mlp(spec, core.f32(params, P)), losses, skipped }
+    return { model: mlp(spec, core.f32(params, P)), losses, skipped: skips.skipped }
   })
 }
 

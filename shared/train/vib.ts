@@ -41,11 +41,11 @@
  */
 import { normalsPtr } from '../core/rng.ts'
 import type { Core } from '../core/wasm.ts'
-import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount, specProblem } from '../model/spec.ts'
-import { Adam, type OptimizerOptions, optimizerDefaults, optimizerProblem } from './adam.ts'
-import { fromSoa, putDescriptor, toSoa, trainKernels } from './backprop.ts'
-import { type CfmBatchOptions, allFinite, chunkedGradient, initParams, stepDraws, trainingProblem } from './cfm.ts'
-import { type Randomness, philoxRandomness } from './random.ts'
+import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount } from '../model/spec.ts'
+import { Adam } from './adam.ts'
+import { fromSoa, putDescriptor, toSoa } from './backprop.ts'
+import { type CfmBatchOptions, SkipCounter, allFinite, cfmBatch, cfmSettings } from './cfm.ts'
+import type { Randomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -412,63 +412,33 @@ const vibProblem = (
  * `maxConsecutiveSkips` in a row abort with an Error. Deterministic per seed and core variant.
  */
 export const trainVib = (core: Core, opts: VibOptions): VibResult => {
-  const batchSize = opts.batchSize ?? 1000
-  const batchesPerEpoch = opts.batchesPerEpoch ?? 10
-  const sigmaMin = opts.sigmaMin ?? 1e-4
-  const lr = opts.lr ?? 1e-3
   const k = opts.k ?? 1
   const normalization = opts.klNormalization ?? 'elbo'
   const priorScale = opts.priorScale ?? 1
   const rhoInit = opts.rhoInit ?? -3
   const draws = opts.draws ?? 50
   const stop: StopCriterion = { ...STOP_DEFAULTS, ...opts.stop }
-  const maxSkips = opts.maxConsecutiveSkips ?? 10
-  const optimizer: OptimizerOptions = { ...optimizerDefaults(opts.optimizer?.kind ?? 'adam'), ...opts.optimizer }
-  const problem =
-    trainingProblem(opts, batchSize, batchesPerEpoch, sigmaMin) ??
-    optimizerProblem(optimizer, lr) ??
-    vibProblem(opts, k, priorScale, rhoInit, draws, stop)
-  if (problem !== undefined) throw new RangeError(`trainVib: ${problem}`)
-  if (!Number.isInteger(maxSkips) || maxSkips < 1)
-    throw new RangeError(`trainVib: maxConsecutiveSkips must be a positive integer, got ${maxSkips}`)
-  if (specProblem(opts.spec) !== undefined) throw new RangeError(`trainVib: spec: ${specProblem(opts.spec)}`)
-  const gradient = chunkedGradient('trainVib', core, opts)
-
-  const spec = opts.spec
-  const d = spec.dim
-  const N = opts.data.length / d
-  const P = parameterCount(spec)
-  const B = batchSize
-  const rnd = opts.randomness ?? philoxRandomness(core, opts.seed)
-  const start = opts.init === undefined ? initParams(spec, rnd) : 'params' in opts.init ? opts.init.params : opts.init
-  const init = mlp(spec, start).params
-  const tk = trainKernels(core)
+  const o = cfmSettings('trainVib', core, opts, () => vibProblem(opts, k, priorScale, rhoInit, draws, stop))
+  const { spec, P, B, N } = o
   const vk = vibKernels(core)
 
   return core.scoped(() => {
-    const data = core.putF32(opts.data)
+    const batch = cfmBatch(core, o, opts.data)
     // θ = [μ | ρ] and its gradient, contiguous so that one Adam state covers both
     const theta = core.allocF32(2 * P)
-    core.f32(theta, P).set(init)
+    core.f32(theta, P).set(o.init)
     core.f32(theta + 4 * P, P).fill(rhoInit)
     const rho = theta + 4 * P
     const grad = core.allocF32(2 * P)
     const gradRho = grad + 4 * P
     const coef = core.putF32(klCoefficients(spec, normalization, k, N, B))
     const klOut = core.allocF64(2)
-    const idx = core.allocU32(B)
-    const t = core.allocF32(B)
-    const x0 = core.allocF32(B * d)
-    const xt = core.allocF32(B * d)
-    const u = core.allocF32(B * d)
-    const adam = new Adam(core, 2 * P, lr, optimizer)
-    const drawStep = stepDraws(core, rnd, N, B, d, { idx, t, x0 })
+    const adam = new Adam(core, 2 * P, o.lr, o.optimizer)
+    const skips = new SkipCounter('trainVib', o)
 
     const losses: number[] = []
     const cfm: number[] = []
     const kl: number[] = []
-    let skipped = 0
-    let run = 0
     let converged = false
     let epoch = 0
     for (; epoch < opts.epochs; epoch++) {
@@ -476,17 +446,17 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
       let sumCfm = 0
       let sumKl = 0
       let finite = 0
-      for (let b = 0; b < batchesPerEpoch; b++) {
-        const s = epoch * batchesPerEpoch + b
-        drawStep(s)
-        tk.cfmPairs(data, idx, x0, t, B, d, sigmaMin, xt, u)
-        const data_ = gradient.vib(
+      for (let b = 0; b < o.batchesPerEpoch; b++) {
+        const s = epoch * o.batchesPerEpoch + b
+        batch.fill(s)
+        const { t, xt, u } = batch.views()
+        const data_ = o.gradient.vib(
           spec,
           core.f32(theta, P),
           core.f32(rho, P),
-          core.f32(t, B),
-          core.f32(xt, B * d),
-          core.f32(u, B * d),
+          t,
+          xt,
+          u,
           { seed: opts.seed, stream: VIB_STREAMS.noise, start: s * B },
           core.f32(grad, P),
           core.f32(gradRho, P),
@@ -500,22 +470,14 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
           sumCfm += data_
           sumKl += raw
           finite += 1
-          run = 0
-        } else {
-          skipped += 1
-          run += 1
-          if (run >= maxSkips)
-            throw new Error(
-              `trainVib: ${run} consecutive steps had a non-finite loss or gradient (last: epoch ${epoch}, ` +
-                `batch ${b}, loss ${loss}); lower the learning rate (lr = ${lr}) or check the data's scale`,
-            )
-        }
+          skips.ok()
+        } else skips.skip(epoch, b, loss)
       }
       const mean = (x: number) => (finite > 0 ? x / finite : Number.NaN)
       losses.push(mean(sumLoss))
       cfm.push(mean(sumCfm))
       kl.push(mean(sumKl))
-      opts.onEpoch?.({ epoch, loss: mean(sumLoss), kl: mean(sumKl), skipped })
+      opts.onEpoch?.({ epoch, loss: mean(sumLoss), kl: mean(sumKl), skipped: skips.skipped })
       if (klConverged(kl, stop)) {
         converged = true
         break
@@ -533,6 +495,6 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
       const e = core.f32(z, P)
       samples.push(mlp(spec, Float32Array.from(mu, (m, q) => m + sigma[q] * e[q])))
     }
-    return { mean: mlp(spec, mu), rho: rhoOut, samples, losses, cfm, kl, stoppedAt, converged, skipped }
+    return { mean: mlp(spec, mu), rho: rhoOut, samples, losses, cfm, kl, stoppedAt, converged, skipped: skips.skipped }
   })
 }
