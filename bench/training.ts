@@ -9,7 +9,8 @@
  * - one AdamMCMC energy-and-gradient evaluation, batch 1000, RK4 with 8 steps: WASM calls the
  *   energy AdamMCMC calls (`mcmcEnergy`: the minibatch gathered from a permutation, then
  *   `energyGrad`); PyTorch runs ref.py's NLL forward and backward (section [3]);
- * - a VIB step against a CFM step, both WASM (`trainVib` against `trainCfm`, same variant).
+ * - a VIB step against a CFM step, both WASM (`trainVib` with each estimator against `trainCfm`,
+ *   same variant).
  * Every side is measured once per round, rounds are interleaved, and comparisons are per-round
  * ratios, as for generation (bench/main.ts says why). Both WASM builds are timed where the runtime
  * has relaxed SIMD; a training uses the relaxed one there (`core('auto')`).
@@ -169,14 +170,17 @@ export const trainingBench = async (
 
     // ---- VIB: trainVib without early stopping or posterior draws, per step ----
     if (v === auto) {
-      const vib = (epochs: number): number => {
-        const start = process.hrtime.bigint()
-        trainVib(c, { spec, data, epochs, seed: 7, init: m, draws: 0, stop: { minEpochs: Number.MAX_SAFE_INTEGER } })
-        return seconds(start) / (epochs * PER_EPOCH)
+      for (const estimator of ['local', 'flipout'] as const) {
+        const vib = (epochs: number): number => {
+          const start = process.hrtime.bigint()
+          trainVib(c, { spec, data, epochs, seed: 7, init: m, draws: 0, estimator, stop: { minEpochs: Number.MAX_SAFE_INTEGER } })
+          return seconds(start) / (epochs * PER_EPOCH)
+        }
+        vib(2)
+        const vibEpochs = units(opt.target, vib(2) * PER_EPOCH, 2)
+        const key = estimator === 'local' ? `vib-wasm-${v}` : `vib-flipout-wasm-${v}`
+        vibSides.push({ key, label: `WASM ${v}, ${estimator === 'local' ? 'local reparam.' : 'flipout'}`, measure: async () => 1e3 * vib(vibEpochs) })
       }
-      vib(2)
-      const vibEpochs = units(opt.target, vib(2) * PER_EPOCH, 2)
-      vibSides.push({ key: `vib-wasm-${v}`, label: `WASM ${v}`, measure: async () => 1e3 * vib(vibEpochs) })
     }
 
     // ---- energy: the AdamMCMC energy callback, one minibatch per iteration ----
@@ -304,6 +308,7 @@ export const trainingBench = async (
       v === auto ? 'aim ≥ 2×' : '',
     ]),
     [`vib/cfm wasm-${auto}`, `vib-wasm-${auto}`, `cfm-wasm-${auto}`, 'about 2× expected'],
+    [`vib-flipout/cfm wasm-${auto}`, `vib-flipout-wasm-${auto}`, `cfm-wasm-${auto}`, 'about 2× expected'],
   ]
   log('')
   log('per-round ratios of ms/step: PyTorch over WASM = how many times faster WASM is (median, min – max)')

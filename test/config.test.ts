@@ -62,6 +62,7 @@ describe('defaults', () => {
         vib: {
           k: [10],
           klNormalization: 'elbo',
+          estimator: 'local',
           draws: 50,
           maxEpochs: 250000,
           pretrainEpochs: 0,
@@ -241,6 +242,10 @@ describe('errors', () => {
       [{ levels: [0.5, 1.5] }, 'levels[1]: expected a number in [0, 1], got 1.5'],
       [{ data: { kind: 'npy' } }, 'data.path: missing, expected a non-empty string'],
       [{ data: { kind: 'csv', path: 'x' } }, "data.kind: expected one of 'gamma-ring', 'npy', got \"csv\""],
+      [
+        { methods: { vib: { k: [1], estimator: 'lrt' } } },
+        "methods.vib.estimator: expected one of 'local', 'flipout', got \"lrt\"",
+      ],
       [
         { name: '../up' },
         'name: expected a name of letters, digits, ".", "_" or "-" (at most 64, not starting with "." or "-"), got "../up"',

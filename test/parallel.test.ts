@@ -12,7 +12,7 @@ import { trainCfm } from '../shared/train/cfm.ts'
 import { energyGrad } from '../shared/train/loglik.ts'
 import { mcmcEnergy } from '../shared/train/mcmc-energy.ts'
 import { ChunkedGradient, chunkBounds } from '../shared/train/parallel.ts'
-import { VIB_STREAMS, noiseRows, trainVib, vibLossGrad, vibNoise } from '../shared/train/vib.ts'
+import { VIB_STREAMS, flipoutLossGrad, noiseRows, trainVib, vibLossGrad, vibNoise } from '../shared/train/vib.ts'
 import { randomMlp, relErr, uniform } from './util.ts'
 
 // -------------------------------------------------------------------------------------
@@ -220,6 +220,50 @@ describe('VIB', () => {
       const gMu = new Float32Array(P)
       const gRho = new Float32Array(P)
       expect(pool.vib(spec, model.params, rho, t, xt, target, noise, gMu, gRho)).toBe(value)
+      expect(bits(gMu)).toEqual(bits(Float32Array.from(mu)))
+      expect(bits(gRho)).toEqual(bits(Float32Array.from(rh)))
+    }
+  })
+})
+
+describe('VIB with flipout', () => {
+  it('trains to the same bits on 1, 2 and 3 threads', () => {
+    const vib = { ...training, draws: 2, stop: { window: 100 }, estimator: 'flipout' } as const
+    const alone = trainVib(c, vib)
+    for (const parallel of pools) {
+      const r = trainVib(c, { ...vib, parallel })
+      expect(bits(r.mean.params)).toEqual(bits(alone.mean.params))
+      expect(bits(r.rho)).toEqual(bits(alone.rho))
+    }
+  })
+
+  it('a chunked batch is the public kernel’s chunks (signs drawn per chunk, one weight noise), weighted and summed in order, bit for bit', () => {
+    const model = randomMlp(spec, 26)
+    const u = uniform(27)
+    const B = 100
+    const rho = Float32Array.from({ length: P }, () => -4 + 2 * u())
+    const eps = Float32Array.from({ length: P }, () => 2 * u() - 1)
+    const t = Float32Array.from({ length: B }, u)
+    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
+    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+    const noise = { seed: 4, stream: VIB_STREAMS.flipoutSigns, start: 500 }
+    const rows = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
+    const mu = new Float64Array(P)
+    const rh = new Float64Array(P)
+    let value = 0
+    for (let k = 0; k < 8; k++) {
+      const { start, n } = chunkBounds(B, 8, k)
+      const r = flipoutLossGrad(c, model, rho, eps, t.subarray(start, start + n), rows(xt, start, n), rows(target, start, n), { ...noise, start: noise.start + start })
+      value += (n / B) * r.loss
+      for (let q = 0; q < P; q++) {
+        mu[q] += (n / B) * r.gradMu[q]
+        rh[q] += (n / B) * r.gradRho[q]
+      }
+    }
+    for (const pool of pools) {
+      const gMu = new Float32Array(P)
+      const gRho = new Float32Array(P)
+      expect(pool.flipout(spec, model.params, rho, eps, t, xt, target, noise, gMu, gRho)).toBe(value)
       expect(bits(gMu)).toEqual(bits(Float32Array.from(mu)))
       expect(bits(gRho)).toEqual(bits(Float32Array.from(rh)))
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Core, relaxedSimdSupported } from '../shared/core/wasm.ts'
 import { ACTIVATIONS, type MlpSpec, PAPER_SPEC, layerOffsets, mlp, parameterCount } from '../shared/model/spec.ts'
+import { fromSoa } from '../shared/train/backprop.ts'
 import {
   type StopCriterion,
   VIB_STREAMS,
@@ -13,9 +14,13 @@ import {
   vibKl,
   vibLossGrad,
   vibNoise,
+  flipoutForward,
+  flipoutLossGrad,
+  flipoutSigns,
+  signRows,
 } from '../shared/train/vib.ts'
 import { philox } from './reference/rng.ts'
-import { vibLossRef, vibPointRef } from './reference/vib.ts'
+import { flipoutLossRef, flipoutPointRef, vibLossRef, vibPointRef } from './reference/vib.ts'
 import { uniform as seeded, normal, randomParams } from './util.ts'
 
 // -------------------------------------------------------------------------------------
@@ -250,6 +255,110 @@ describe('vib', () => {
   })
 
   // -------------------------------------------------------------------------------------
+  // flipout
+  // -------------------------------------------------------------------------------------
+
+  describe('flipout', () => {
+    /** A batch with fixed weight noise and signs, (μ, ρ) with σ large enough for ρ to matter. */
+    const flipProblem = (spec: MlpSpec, n: number, seed: number) => {
+      const r = seeded(seed)
+      const mu = randomParams(spec, r)
+      const P = mu.length
+      const S = signRows(spec)
+      return {
+        mu,
+        rho: Float32Array.from({ length: P }, () => -2 + 2 * r()), // σ ∈ [0.13, 0.69]
+        eps: Float32Array.from({ length: P }, () => normal(r)),
+        t: Float32Array.from({ length: n }, () => r()),
+        xt: Float32Array.from({ length: n * spec.dim }, () => 2 * normal(r)),
+        u: Float32Array.from({ length: n * spec.dim }, () => 2 * normal(r)),
+        // the kernel draws point p's signs as point start + p of the stream; the reference gets
+        // the same signs from the standalone generator (whose mapping the test above pins)
+        noise: { seed: seed, stream: VIB_STREAMS.flipoutSigns, start: 1000 * seed },
+        signs: fromSoa(flipoutSigns(core, seed, VIB_STREAMS.flipoutSigns, 1000 * seed, n, S), n, S),
+      }
+    }
+
+    it('signs follow the documented mapping: bit r mod 32 of word ⌊(r mod 128)/32⌋ of block ⌊r/128⌋', () => {
+      const start = 2 ** 32 - 2 // crosses into the high counter word
+      const n = 7 // a partial group of four points
+      const rows = signRows(PAPER_SPEC) // 203: two Philox blocks, the second partly used
+      expect(rows).toBe(203)
+      const z = flipoutSigns(core, 0xc0ffee, 9, start, n, rows)
+      for (let p = 0; p < n; p++) {
+        const i = start + p
+        for (let q = 0; q < rows; q++) {
+          const w = philox(0xc0ffee, 9, [i % 2 ** 32, Math.floor(i / 2 ** 32), q >> 7, 0])
+          const bit = (w[(q & 127) >> 5] >>> (q & 31)) & 1
+          expect(z[q * n + p]).toBe(bit === 1 ? -1 : 1)
+        }
+      }
+      // balanced: 203 × 5000 signs, mean within 5 standard errors of 0
+      const many = flipoutSigns(core, 1, 2, 0, 5000, rows)
+      expect(Math.abs(mean(many))).toBeLessThan(5 / Math.sqrt(many.length))
+    })
+
+    for (const activation of ACTIVATIONS)
+      it(`the field is the deterministic net under each point's flipped weights, and the gradients match central differences: ${activation}`, () => {
+        const spec = SPEC_A(activation)
+        const n = 37
+        const b = flipProblem(spec, n, 40 + ACTIVATIONS.indexOf(activation))
+        const S = signRows(spec)
+        const v = flipoutForward(core, mlp(spec, b.mu), b.rho, b.eps, b.t, b.xt, b.noise)
+        for (let p = 0; p < n; p++) {
+          const x = Array.from(b.xt.subarray(2 * p, 2 * p + 2))
+          const ref = flipoutPointRef(spec, b.mu, b.rho, b.eps, b.t[p], x, b.signs.subarray(p * S, (p + 1) * S))
+          // f32 against f64 through three layers: a few ulp of the largest pre-activations
+          for (let j = 0; j < 2; j++) expect(Math.abs(v[2 * p + j] - ref[j])).toBeLessThan(1e-5 * Math.max(1, Math.abs(ref[j])))
+        }
+        const got = flipoutLossGrad(core, mlp(spec, b.mu), b.rho, b.eps, b.t, b.xt, b.u, b.noise)
+        const loss = (mu: ArrayLike<number>, rho: ArrayLike<number>) => flipoutLossRef(spec, mu, rho, b.eps, b.t, b.xt, b.u, b.signs)
+        expect(Math.abs(got.loss - loss(b.mu, b.rho)) / loss(b.mu, b.rho)).toBeLessThan(1e-5)
+        const mu = Float64Array.from(b.mu)
+        const rho = Float64Array.from(b.rho)
+        // as for local reparameterization: h = 1e-6, truncation ~1e-12, rounding ~1e-9
+        const h = 1e-6
+        const fd = (w: Float64Array): Float64Array =>
+          Float64Array.from(w, (keep, k) => {
+            w[k] = keep + h
+            const up = loss(mu, rho)
+            w[k] = keep - h
+            const down = loss(mu, rho)
+            w[k] = keep
+            return (up - down) / (2 * h)
+          })
+        expect(relMaxError(got.gradMu, fd(mu))).toBeLessThan(1e-4)
+        expect(relMaxError(got.gradRho, fd(rho))).toBeLessThan(1e-4)
+      })
+
+    it('every point sees a draw from q: over many batches a weight\'s flipped perturbation has mean 0 and variance σ²', () => {
+      // one weight of a 1-hidden-unit net is enough to read the perturbation off the field: with
+      // μ = 0 everywhere except this weight's path, v's first coordinate is linear in the weight
+      const spec: MlpSpec = { dim: 1, hidden: [1], activation: 'relu', frequencies: 0 }
+      const [L0, L1] = layerOffsets(spec)
+      const mu = new Float32Array(parameterCount(spec))
+      const rho = new Float32Array(mu.length).fill(-30) // σ ≈ 1e-13: every other weight fixed
+      rho[L0.w + 1] = Math.fround(Math.log(Math.expm1(0.5))) // σ = 0.5 on W0[0][x]
+      mu[L1.w] = 1 // v = relu(W0[0][x]·x) with x = 1 > 0 and the weight positive or not
+      const sigma = softplus(rho[L0.w + 1])
+      const r = seeded(77)
+      const draws: number[] = []
+      for (let k = 0; k < 4000; k++) {
+        const eps = Float32Array.from({ length: mu.length }, () => normal(r))
+        // v = max(w, 0) at x = 1, t = 0 (the same w at x = −1 gives max(−w, 0)); point k of the
+        // stream's signs, so every draw has its own
+        const at = (x: number) => flipoutForward(core, mlp(spec, mu), rho, eps, [0], [x], { seed: 3, stream: 4, start: k })[0]
+        draws.push(at(1) - at(-1)) // max(w, 0) − max(−w, 0) = w
+      }
+      const m = mean(draws)
+      const v = mean(draws.map((q) => q * q)) - m * m
+      // 5 standard errors of a N(0, σ²) sample of 4000
+      expect(Math.abs(m)).toBeLessThan((5 * sigma) / Math.sqrt(4000))
+      expect(Math.abs(v - sigma * sigma)).toBeLessThan(5 * sigma * sigma * Math.sqrt(2 / 4000))
+    })
+  })
+
+  // -------------------------------------------------------------------------------------
   // KL
   // -------------------------------------------------------------------------------------
 
@@ -439,6 +548,21 @@ describe('vib', () => {
       )
       // mean of 20 χ²_P: sd √(2P/20); 5 sd, plus f32 rounding of θ (relative 6e−8 on |μ|/σ ≲ 100)
       expect(Math.abs(chi2 - P)).toBeLessThan(5 * Math.sqrt((2 * P) / 20) + 0.01 * P)
+    })
+
+    it('with flipout, lowers the loss as local reparameterization does, and k widens the posterior', () => {
+      const weak = trainVib(core, { ...base, epochs: 25, k: 0.01, estimator: 'flipout' })
+      const strong = trainVib(core, { ...base, epochs: 25, k: 400, estimator: 'flipout' })
+      const local = trainVib(core, { ...base, epochs: 25, k: 0.01 })
+      expect(weak.skipped).toBe(0)
+      // the same objective: the CFM term falls below half its start, to within 10 % of where local
+      // reparameterization takes it (the two differ only in the noise of their gradient estimates)
+      expect(weak.cfm[24]).toBeLessThan(0.5 * weak.cfm[0])
+      expect(Math.abs(weak.cfm[24] - local.cfm[24])).toBeLessThan(0.1 * local.cfm[24])
+      const sigmaOf = (res: typeof weak) => mean(Float64Array.from(res.rho, softplus))
+      expect(sigmaOf(strong)).toBeGreaterThan(1.5 * sigmaOf(weak))
+      expect(fieldSpread(strong)).toBeGreaterThan(1.5 * fieldSpread(weak))
+      expect(() => trainVib(core, { ...base, epochs: 1, estimator: 'bogus' as 'local' })).toThrow(/estimator must be 'local' or 'flipout', got 'bogus'/)
     })
 
     it('stops at the earliest epoch after the KL term has converged', () => {

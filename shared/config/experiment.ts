@@ -96,6 +96,11 @@ export interface VibSpec {
   readonly k: readonly number[]
   /** 'elbo': KL weighted k/N; 'paper': the reference code's per-tensor mean KL / batch size. */
   readonly klNormalization: 'elbo' | 'paper'
+  /**
+   * How a batch's per-point weight draws are made: 'local' reparameterization (an independent
+   * draw per point) or 'flipout' (one Gaussian draw per batch, sign-flipped per point; cheaper).
+   */
+  readonly estimator: 'local' | 'flipout'
   /** Posterior draws n_VIB per training. */
   readonly draws: number
   /** Cap on epochs; training stops earlier once the KL term has converged. */
@@ -282,6 +287,7 @@ const grid = list(positiveNumber, { nonEmpty: true, distinct: true })
 const vib: Codec<VibSpec> = struct('a vib spec', {
   k: grid,
   klNormalization: withDefault(oneOf(['elbo', 'paper'] as const), 'elbo'),
+  estimator: withDefault(oneOf(['local', 'flipout'] as const), 'local'),
   draws: withDefault(atLeastTwo, 50),
   maxEpochs: withDefault(positiveInteger, 250_000),
   pretrainEpochs: withDefault(nonNegativeInteger, 0),

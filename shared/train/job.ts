@@ -114,6 +114,7 @@ const trainWith = async (
       epochs: v.maxEpochs,
       k: job.value,
       klNormalization: v.klNormalization,
+      estimator: v.estimator,
       priorScale: v.priorScale,
       rhoInit: v.rhoInit,
       init,
@@ -124,7 +125,7 @@ const trainWith = async (
     notes.push(r.converged ? `KL converged; stopped after epoch ${r.stoppedAt}` : `KL not converged within ${v.maxEpochs} epochs`)
     return {
       method: 'vib',
-      hyperparameters: { k: job.value, klNormalization: v.klNormalization, priorScale: v.priorScale, rhoInit: v.rhoInit, draws: v.draws, pretrainEpochs: v.pretrainEpochs },
+      hyperparameters: { k: job.value, klNormalization: v.klNormalization, estimator: v.estimator, priorScale: v.priorScale, rhoInit: v.rhoInit, draws: v.draws, pretrainEpochs: v.pretrainEpochs },
       ...base,
       samples: r.samples,
       epochs: r.losses.length,

@@ -56,7 +56,7 @@ export interface VibNoise {
   readonly start: number
 }
 
-type Kind = 'cfm' | 'vib' | 'energy'
+type Kind = 'cfm' | 'vib' | 'flipout' | 'energy'
 
 /** One batch's job, as every thread sees it (structured-cloned to workers). */
 export interface ChunkRequest {
@@ -69,9 +69,9 @@ export interface ChunkRequest {
   readonly chunks: number
   /** Threads sharing the chunks: thread i computes the chunks c ≡ i (mod threads). */
   readonly threads: number
-  /** Floats of the parameter section at the start of the input (P, or 2P for VIB's μ and ρ). */
+  /** Floats of the parameter section at the start of the input (P; 2P for VIB's μ, ρ; 3P for flipout's μ, ρ, ε). */
   readonly nParams: number
-  /** Floats per chunk gradient (P, or 2P for VIB). */
+  /** Floats per chunk gradient (P, or 2P for VIB's μ and ρ). */
   readonly G: number
   /** Offset (floats) and rows of each point array of the input, SoA [rows][B]. */
   readonly arrays: readonly (readonly [offset: number, rows: number])[]
@@ -131,7 +131,10 @@ export class ChunkRunner {
     this.key = ''
     const desc = c.putI32(r.desc)
     const P = trainKernels(c).paramCount(desc)
-    if (r.nParams !== (r.kind === 'vib' ? 2 * P : P) || r.G !== r.nParams)
+    // parameter section and gradient: [θ] and [θ] (CFM, energy); [μ | ρ] and [μ | ρ] (VIB);
+    // [μ | ρ | ε] and [μ | ρ] (flipout, ε the batch's weight noise)
+    const sections = r.kind === 'flipout' ? 3 : r.kind === 'vib' ? 2 : 1
+    if (r.nParams !== sections * P || r.G !== Math.min(sections, 2) * P)
       throw new Error(`chunk request: ${r.nParams} parameter values for a model of ${P} parameters (${r.kind})`)
     const params = c.allocF32(r.nParams)
     // one gradient slot per chunk of the batch: the calling thread sums them where they are
@@ -149,6 +152,11 @@ export class ChunkRunner {
       vr = c.allocF32(P)
       chain = c.allocF32(P)
       scratch = c.alloc(c.fn<(d: number) => number>('vib_scratch_bytes')(desc))
+    } else if (r.kind === 'flipout') {
+      // vr holds the batch's perturbation σ ∘ ε, chain ε·sigmoid(ρ); the kernel draws the signs
+      vr = c.allocF32(P)
+      chain = c.allocF32(P)
+      scratch = c.alloc(c.fn<(d: number) => number>('flipout_scratch_bytes')(desc))
     } else {
       const solver = (['euler', 'midpoint', 'rk4'] as const)[r.solver]
       scratch = c.alloc(energyScratchBytes(c, desc, { solver, steps: r.steps }))
@@ -176,9 +184,19 @@ export class ChunkRunner {
       const c = this.core
       const p = this.ptr
       c.f32(p.params, r.nParams).set(input.subarray(0, r.nParams))
-      // VIB: σ² and σ·sigmoid(ρ) once for the batch, not per chunk
+      // VIB: σ² and σ·sigmoid(ρ) (local reparameterization), or σ ∘ ε and ε·sigmoid(ρ) (flipout),
+      // once for the batch, not per chunk
+      const P = r.G / 2
       if (r.kind === 'vib')
-        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 2 * r.nParams, r.nParams / 2, p.vr, p.chain)
+        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 4 * P, P, p.vr, p.chain)
+      else if (r.kind === 'flipout')
+        c.fn<(rho: number, eps: number, P: number, dW: number, chain: number) => void>('flipout_prepare')(
+          p.params + 4 * P,
+          p.params + 8 * P,
+          P,
+          p.vr,
+          p.chain,
+        )
       for (chunk = thread; chunk < r.chunks; chunk += r.threads) {
         const { start, n } = chunkBounds(r.B, r.chunks, chunk)
         const mem = c.f32(0, c.exports.memory.buffer.byteLength >> 2)
@@ -229,6 +247,26 @@ export class ChunkRunner {
     if (r.kind === 'cfm') return this.train.cfmLossGrad(p.params, p.desc, a0, a1, a2, n, grad, p.scratch)
     if (r.kind === 'energy')
       return loglikKernels(c).energyGrad(p.params, p.desc, a0, n, r.solver, r.steps, r.scale, grad, 0, p.scratch)
+    if (r.kind === 'flipout') {
+      type FlipoutLossGrad = (...a: number[]) => number
+      const { seed, stream } = r.noise
+      return c.fn<FlipoutLossGrad>('flipout_loss_grad')(
+        p.params,
+        p.vr,
+        p.chain,
+        p.desc,
+        a0,
+        a1,
+        a2,
+        seed,
+        stream,
+        r.noise.start + start,
+        n,
+        grad,
+        grad + 2 * r.G,
+        p.scratch,
+      )
+    }
     const P = r.nParams / 2
     const rows = c.fn<(d: number) => number>('vib_noise_rows')(p.desc)
     c.fn<(s: number, st: number, i: number, n: number, R: number, out: number) => void>('vib_noise')(
@@ -409,6 +447,30 @@ export class ChunkedGradient {
   }
 
   /**
+   * VIB data term of a batch under flipout (mean over its points, as flipout_loss_grad) and its
+   * gradients with respect to μ and ρ: `eps` is the batch's weight noise ([P], one standard normal
+   * per parameter), point p takes the signs of point `noise.start + p` of `noise.stream` under
+   * `noise.seed` (flipout_signs), drawn by the thread that computes its chunk.
+   */
+  flipout(
+    spec: MlpSpec,
+    mu: Float32Array,
+    rho: Float32Array,
+    eps: Float32Array,
+    t: Float32Array,
+    xt: Float32Array,
+    u: Float32Array,
+    noise: VibNoise,
+    gradMu: Float32Array,
+    gradRho: Float32Array,
+  ): number {
+    const B = t.length
+    const d = spec.dim
+    this.check(spec, [mu, rho, eps], [gradMu, gradRho], [xt, u], B, d)
+    return this.batch('flipout', spec, B, [mu, rho, eps], [t, xt, u], [1, d, d], [gradMu, gradRho], { noise })
+  }
+
+  /**
    * AdamMCMC energy `scale·Σ_p −log p(x_p)` of a batch (SoA [d][B]) and its exact gradient, written
    * to `grad` ([P] f32), from loglik_energy_grad on each chunk with the same `scale`.
    */
@@ -482,7 +544,7 @@ export class ChunkedGradient {
       chunks,
       threads: Math.min(this.threads, chunks),
       nParams,
-      G: nParams,
+      G: outs.length * P,
       arrays,
       solver: extra.solver ?? 0,
       steps: extra.steps ?? 0,

@@ -5,10 +5,15 @@
  *
  *   L = E_q[L_CFM] + λ · Σ_k c_k · KL(q_k ‖ p_k),   KL_k = ln(s/σ_k) + (σ_k² + μ_k²)/(2s²) − ½.
  *
- * E_q[L_CFM] is estimated on each batch with a fresh weight draw per point by local
- * reparameterization (wasm/assembly/vib.ts: every point's pre-activations are sampled from their
- * exact Gaussian law under q, which is the same as drawing an independent weight set for every
- * point). The KL term and its gradient are closed form (no sampling).
+ * E_q[L_CFM] is estimated on each batch with a weight draw per point, by one of two estimators
+ * (`estimator`):
+ * - 'local' (default), local reparameterization (wasm/assembly/vib.ts): every point's
+ *   pre-activations are sampled from their exact Gaussian law under q, which is the same as
+ *   drawing an independent weight set for every point; a Gaussian per point and neuron.
+ * - 'flipout' (wasm/assembly/flipout.ts): one Gaussian weight perturbation per batch, flipped by
+ *   random signs per point, so that every point's weights are a draw from q, decorrelated from the
+ *   other points' rather than independent; far fewer random numbers, about twice a CFM step.
+ * Both estimate the same objective. The KL term and its gradient are closed form (no sampling).
  *
  * KL normalization (`klNormalization`, the weight c_k of weight k, with `k` the paper's knob):
  * - 'elbo' (default): c_k = k / N for every weight, N the training-set size. With k = 1 this is
@@ -32,19 +37,23 @@
  *
  * Randomness (seeded, counter-based): initialisation, batches, t and x0 exactly as trainCfm
  * (STREAMS of cfm.ts); the local-reparameterization noise of point p of step s is point s·B + p of
- * VIB_STREAMS.noise (rows R = the widths of all layer outputs; vib_noise in the core).
+ * VIB_STREAMS.noise (rows R = the widths of all layer outputs; vib_noise in the core); flipout's
+ * weight noise of step s for weight k is dimension ⌊k/H⌋ of point s·H + (k mod H) of
+ * VIB_STREAMS.flipoutWeights (H = ⌈P/2⌉: both normals of every Box–Muller pair are used) and the
+ * signs of point p are point s·B + p of VIB_STREAMS.flipoutSigns (flipout_signs in the core).
  *
  * The data term of a batch and its gradient are computed chunk by chunk (parallel.ts: `chunks`
  * chunks, 8 by default, each generating its own points' noise, summed in chunk order with weights
  * n_c/B), on `parallel`'s threads when given; the KL term once per step, in this thread. The trained
  * (μ, ρ) depend on the number of chunks, not on the number of threads.
  */
-import { normalsPtr } from '../core/rng.ts'
+import { checkRange, normalsPtr } from '../core/rng.ts'
 import type { Core } from '../core/wasm.ts'
-import { type Mlp, type MlpSpec, layerOffsets, mlp, parameterCount } from '../model/spec.ts'
+import { type Mlp, type MlpSpec, inputWidth, layerOffsets, mlp, parameterCount } from '../model/spec.ts'
 import { Adam } from './adam.ts'
 import { fromSoa, putDescriptor, toSoa } from './backprop.ts'
 import { type CfmBatchOptions, SkipCounter, allFinite, cfmBatch, cfmSettings } from './cfm.ts'
+import type { VibNoise } from './parallel.ts'
 import type { Randomness } from './random.ts'
 
 // -------------------------------------------------------------------------------------
@@ -52,7 +61,12 @@ import type { Randomness } from './random.ts'
 // -------------------------------------------------------------------------------------
 
 /** Stream numbers of the VIB draws ("vi" in the top half, apart from the CFM streams). */
-export const VIB_STREAMS = { noise: 0x76690000, posterior: 0x76690001 } as const
+export const VIB_STREAMS = { noise: 0x76690000, posterior: 0x76690001, flipoutWeights: 0x76690002, flipoutSigns: 0x76690003 } as const
+
+/** How a batch's per-point weight draws are made (module header). */
+export type VibEstimator = 'local' | 'flipout'
+
+export const VIB_ESTIMATORS: readonly VibEstimator[] = ['local', 'flipout']
 
 export type KlNormalization = 'elbo' | 'paper'
 
@@ -91,6 +105,8 @@ export interface VibOptions extends CfmBatchOptions {
   readonly randomness?: Randomness
   /** The paper's KL weight k (≥ 0). @default 1 */
   readonly k?: number
+  /** @default 'local' */
+  readonly estimator?: VibEstimator
   /** @default 'elbo' */
   readonly klNormalization?: KlNormalization
   /** Prior standard deviation s. @default 1 */
@@ -330,6 +346,113 @@ export const vibForward = (
   })
 }
 
+/** Sign rows per point of flipout: Σ_l (in_l + out_l), layer by layer [s_l | r_l]. */
+export const signRows = (spec: MlpSpec): number => {
+  const widths = [inputWidth(spec), ...spec.hidden, spec.dim]
+  return widths.slice(1).reduce((a, w, l) => a + widths[l] + w, 0)
+}
+
+/** Flipout's ±1 signs for rows [0, rows) of points [start, start + n) (flipout_signs), SoA `[rows][n]`. */
+export const flipoutSigns = (core: Core, seed: number, stream: number, start: number, n: number, rows: number): Float32Array => {
+  checkRange({ seed, stream }, start, n, 1)
+  if (!Number.isInteger(rows) || rows < 0 || rows > 2 ** 20) throw new RangeError(`flipoutSigns: rows must be an integer in [0, 2^20], got ${rows}`)
+  return core.scoped(() => {
+    const p = core.allocF32(n * rows)
+    core.fn<(a: number, b: number, c: number, d: number, e: number, f: number) => void>('flipout_signs')(seed, stream, start, n, rows, p)
+    return core.f32(p, n * rows).slice()
+  })
+}
+
+/** The flipout kernels on arrays: μ, ρ and the batch's weight noise ε ([P]) into the core, σ ∘ ε and ε·sigmoid(ρ) formed. */
+const withFlipout = <A>(
+  core: Core,
+  mean: Mlp,
+  rho: ArrayLike<number>,
+  eps: ArrayLike<number>,
+  n: number,
+  noise: VibNoise,
+  f: (p: { mu: number; dW: number; chain: number; desc: number; scratch: number }) => A,
+): A => {
+  const P = mean.params.length
+  if (n < 1) throw new RangeError('flipout needs at least one point')
+  if (rho.length !== P) throw new RangeError(`rho has ${rho.length} values, the model ${P} parameters`)
+  if (eps.length !== P) throw new RangeError(`eps has ${eps.length} values, the model ${P} parameters`)
+  checkRange(noise, noise.start, n, 1)
+  return core.scoped(() => {
+    const desc = putDescriptor(core, mean.spec)
+    const dW = core.allocF32(P)
+    const chain = core.allocF32(P)
+    core.fn<(r: number, e: number, P: number, w: number, c: number) => void>('flipout_prepare')(core.putF32(rho), core.putF32(eps), P, dW, chain)
+    const scratch = core.alloc(core.fn<(d: number) => number>('flipout_scratch_bytes')(desc))
+    return f({ mu: core.putF32(mean.params), dW, chain, desc, scratch })
+  })
+}
+
+/**
+ * The VIB data term of a batch under flipout and its gradient with respect to μ and ρ, from the
+ * fused kernel, with the batch's weight noise `eps` ([P]) given; point p takes the signs of point
+ * `noise.start + p` (flipoutSigns). `xt`, `u` row-major `[n, d]`.
+ */
+export const flipoutLossGrad = (
+  core: Core,
+  mean: Mlp,
+  rho: ArrayLike<number>,
+  eps: ArrayLike<number>,
+  t: ArrayLike<number>,
+  xt: ArrayLike<number>,
+  u: ArrayLike<number>,
+  noise: VibNoise,
+): { loss: number; gradMu: Float32Array; gradRho: Float32Array } => {
+  const n = t.length
+  const dim = mean.spec.dim
+  const P = mean.params.length
+  checkPoints('x_t', xt, n, dim)
+  checkPoints('u', u, n, dim)
+  return withFlipout(core, mean, rho, eps, n, noise, (p) => {
+    const gMu = core.allocF32(P)
+    const gRho = core.allocF32(P)
+    type LossGrad = (...a: number[]) => number
+    const loss = core.fn<LossGrad>('flipout_loss_grad')(
+      p.mu,
+      p.dW,
+      p.chain,
+      p.desc,
+      core.putF32(t),
+      core.putF32(toSoa(xt, n, dim)),
+      core.putF32(toSoa(u, n, dim)),
+      noise.seed,
+      noise.stream,
+      noise.start,
+      n,
+      gMu,
+      gRho,
+      p.scratch,
+    )
+    return { loss, gradMu: core.f32(gMu, P).slice(), gradRho: core.f32(gRho, P).slice() }
+  })
+}
+
+/** The field under flipout, with the weight noise and the points' signs as flipoutLossGrad takes them; v row-major `[n, d]`. */
+export const flipoutForward = (
+  core: Core,
+  mean: Mlp,
+  rho: ArrayLike<number>,
+  eps: ArrayLike<number>,
+  t: ArrayLike<number>,
+  x: ArrayLike<number>,
+  noise: VibNoise,
+): Float32Array => {
+  const n = t.length
+  const dim = mean.spec.dim
+  checkPoints('x', x, n, dim)
+  return withFlipout(core, mean, rho, eps, n, noise, (p) => {
+    const out = core.allocF32(n * dim)
+    const forward = core.fn<(...a: number[]) => void>('flipout_forward')
+    forward(p.mu, p.dW, p.desc, core.putF32(t), core.putF32(toSoa(x, n, dim)), noise.seed, noise.stream, noise.start, n, out, p.scratch)
+    return fromSoa(core.f32(out, n * dim), n, dim)
+  })
+}
+
 /**
  * The KL term from the kernel: `weighted` = Σ c_k·KL_k, `raw` = Σ KL_k, and the gradients of the
  * weighted sum with respect to μ and ρ.
@@ -393,6 +516,8 @@ const vibProblem = (
   if (!(k >= 0) || !Number.isFinite(k)) return `k must be a non-negative number, got ${k}`
   if (o.klNormalization !== undefined && o.klNormalization !== 'elbo' && o.klNormalization !== 'paper')
     return `klNormalization must be 'elbo' or 'paper', got '${String(o.klNormalization)}'`
+  if (o.estimator !== undefined && !VIB_ESTIMATORS.includes(o.estimator))
+    return `estimator must be 'local' or 'flipout', got '${String(o.estimator)}'`
   if (!(priorScale > 0) || !Number.isFinite(priorScale))
     return `priorScale must be a positive number, got ${priorScale}`
   if (!Number.isFinite(rhoInit)) return `rhoInit must be a finite number, got ${rhoInit}`
@@ -435,6 +560,10 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
     const klOut = core.allocF64(2)
     const adam = new Adam(core, 2 * P, o.lr, o.optimizer)
     const skips = new SkipCounter('trainVib', o)
+    const flipout = opts.estimator === 'flipout'
+    // flipout's weight noise of a step: H = ⌈P/2⌉ points of two dimensions (SoA), the first P values
+    const H = Math.ceil(P / 2)
+    const weightNoise = flipout ? core.allocF32(2 * H) : 0
 
     const losses: number[] = []
     const cfm: number[] = []
@@ -450,17 +579,33 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
         const s = epoch * o.batchesPerEpoch + b
         batch.fill(s)
         const { t, xt, u } = batch.views()
-        const data_ = o.gradient.vib(
-          spec,
-          core.f32(theta, P),
-          core.f32(rho, P),
-          t,
-          xt,
-          u,
-          { seed: opts.seed, stream: VIB_STREAMS.noise, start: s * B },
-          core.f32(grad, P),
-          core.f32(gradRho, P),
-        )
+        let data_: number
+        if (flipout) {
+          normalsPtr(core, { seed: opts.seed, stream: VIB_STREAMS.flipoutWeights }, s * H, H, 2, weightNoise)
+          data_ = o.gradient.flipout(
+            spec,
+            core.f32(theta, P),
+            core.f32(rho, P),
+            core.f32(weightNoise, P),
+            t,
+            xt,
+            u,
+            { seed: opts.seed, stream: VIB_STREAMS.flipoutSigns, start: s * B },
+            core.f32(grad, P),
+            core.f32(gradRho, P),
+          )
+        } else
+          data_ = o.gradient.vib(
+            spec,
+            core.f32(theta, P),
+            core.f32(rho, P),
+            t,
+            xt,
+            u,
+            { seed: opts.seed, stream: VIB_STREAMS.noise, start: s * B },
+            core.f32(grad, P),
+            core.f32(gradRho, P),
+          )
         vk.kl(theta, rho, P, priorScale, coef, grad, gradRho, klOut)
         const [weighted, raw] = core.f64(klOut, 2)
         const loss = data_ + weighted

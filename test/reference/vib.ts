@@ -71,3 +71,66 @@ export const vibLossRef = (
   }
   return loss / n
 }
+
+/**
+ * v of one point under flipout, in f64: the point's weights W = μW + softplus(ρW)·εW ∘ (r sᵀ) and
+ * biases b = μb + softplus(ρb)·εb ∘ r, evaluated as a deterministic net. `eps` is the batch's weight
+ * noise (one value per parameter, canonical order), `signs` the point's ±1 signs, layer by layer
+ * [s_l (in) | r_l (out)].
+ */
+export const flipoutPointRef = (
+  spec: MlpSpec,
+  mu: ArrayLike<number>,
+  rho: ArrayLike<number>,
+  eps: ArrayLike<number>,
+  t: number,
+  x: ArrayLike<number>,
+  signs: ArrayLike<number>,
+): number[] => {
+  let a = [t]
+  for (let k = 1; k <= spec.frequencies; k++) a.push(Math.cos(k * Math.PI * t), Math.sin(k * Math.PI * t))
+  for (let j = 0; j < spec.dim; j++) a.push(x[j])
+  const layers = layerOffsets(spec)
+  let row = 0
+  layers.forEach((L, l) => {
+    const s = (i: number) => signs[row + i]
+    const r = (o: number) => signs[row + L.in + o]
+    const z = new Array<number>(L.out)
+    for (let o = 0; o < L.out; o++) {
+      const qb = L.b + o
+      let acc = mu[qb] + softplus(rho[qb]) * eps[qb] * r(o)
+      for (let i = 0; i < L.in; i++) {
+        const q = L.w + o * L.in + i
+        acc += (mu[q] + softplus(rho[q]) * eps[q] * r(o) * s(i)) * a[i]
+      }
+      z[o] = acc
+    }
+    row += L.in + L.out
+    a = l < layers.length - 1 ? z.map((q) => activate(spec.activation, q)) : z
+  })
+  return a
+}
+
+/** (1/n) Σ_p ‖v_p − u_p‖² under flipout; signs row-major [n, S]; x_t and u row-major [n, d]. */
+export const flipoutLossRef = (
+  spec: MlpSpec,
+  mu: ArrayLike<number>,
+  rho: ArrayLike<number>,
+  eps: ArrayLike<number>,
+  t: ArrayLike<number>,
+  xt: ArrayLike<number>,
+  u: ArrayLike<number>,
+  signs: ArrayLike<number>,
+): number => {
+  const n = t.length
+  const d = spec.dim
+  const S = signs.length / n
+  let loss = 0
+  for (let p = 0; p < n; p++) {
+    const x = Array.from({ length: d }, (_, j) => xt[p * d + j])
+    const sg = Array.from({ length: S }, (_, k) => signs[p * S + k])
+    const v = flipoutPointRef(spec, mu, rho, eps, t[p], x, sg)
+    for (let j = 0; j < d; j++) loss += (v[j] - u[p * d + j]) ** 2
+  }
+  return loss / n
+}

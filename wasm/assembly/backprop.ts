@@ -428,6 +428,53 @@ export function backwardBlock(
   }
 }
 
+/** Rows of the layer inputs H_0 … H_{L−1} of a block. */
+export function inputRows(desc: usize): i32 {
+  const L = descLayers(desc);
+  let rows = 0;
+  for (let l = 0; l < L; l++) rows += descWidth(desc, l);
+  return rows;
+}
+
+/**
+ * The input gradient of a layer whose weights are a mean plus a perturbation (VIB's two
+ * estimators): dL/dz below = (dx + x ∘ dp) ∘ g over `rows` rows of `np` points, into `dx`. `dx`
+ * holds the mean's Wᵀ·dz, `dp` the perturbation's transposed product, `x` its input factor
+ * (the layer input for local reparameterization, the input signs for flipout), `g` = f'(z).
+ */
+export function combineInputGrad(dx: usize, x: usize, dp: usize, g: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
+  for (let i = 0; i < rows; i++) {
+    const off = <usize>i * ROW;
+    for (let k: usize = 0; k < end; k += 16) {
+      const q = off + k;
+      const da = f32x4.add(v128.load(dx + q), f32x4.mul(v128.load(x + q), v128.load(dp + q)));
+      v128.store(dx + q, f32x4.mul(da, v128.load(g + q)));
+    }
+  }
+}
+
+/**
+ * Reduces VIB's lane-form accumulators: dL/dμ from `gaccMu`, and dL/dρ as the perturbation's
+ * gradient from `gaccS` times the per-parameter `chain` factor (∂perturbation/∂ρ over what the
+ * accumulator holds), P parameters each.
+ */
+export function reduceVariational(gaccMu: usize, gaccS: usize, chain: usize, P: i32, gradMu: usize, gradRho: usize): void {
+  gradReduce(gaccMu, P, gradMu, 1.0);
+  gradReduce(gaccS, P, gradRho, 1.0);
+  for (let k = 0; k < P; k++) {
+    const at = <usize>k << 2;
+    store<f32>(gradRho + at, load<f32>(gradRho + at) * load<f32>(chain + at));
+  }
+}
+
+/** Copies a block's `nb` field values (rows of `v`, [d][BLOCK]) to `out` (SoA [d][n]) at point `start`. */
+export function copyBlockOutput(v: usize, d: i32, nb: i32, out: usize, n: i32, start: i32): void {
+  for (let j = 0; j < d; j++) {
+    memory.copy(out + ((<usize>j * <usize>n + <usize>start) << 2), v + <usize>j * ROW, <usize>nb << 2);
+  }
+}
+
 /**
  * The CFM residual of one block: for its `nb` points (block columns; padded to `np`), e = v − u
  * per dimension, adds the e² to `loss` (f64, dimension by dimension, in point order) and returns

@@ -6,4 +6,5 @@ export * from "./ode";
 export * from "./binning";
 export * from "./train";
 export * from "./vib";
+export * from "./flipout";
 export * from "./loglik";

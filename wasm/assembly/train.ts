@@ -17,6 +17,8 @@ import {
   backwardScratchBytes,
   blockCacheBytes,
   cacheH,
+  cfmResidual,
+  copyBlockOutput,
   descDim,
   descLayers,
   descWidth,
@@ -25,7 +27,6 @@ import {
   paddedPoints,
   paramCount,
   writeFeatures,
-  cfmResidual,
 } from "./backprop";
 
 // -------------------------------------------------------------------------------------
@@ -176,10 +177,7 @@ export function mlp_forward_cached(params: usize, desc: usize, t: usize, x: usiz
     const off = <usize>start << 2;
     writeFeatures(desc, c, t + off, x + off, n, nb, np);
     forwardBlock(params, desc, c, np);
-    const v = cacheH(desc, c, L);
-    for (let j = 0; j < d; j++) {
-      memory.copy(out + ((<usize>j * <usize>n) << 2) + off, v + <usize>j * ROW, <usize>nb << 2);
-    }
+    copyBlockOutput(cacheH(desc, c, L), d, nb, out, n, start);
     c += bytes;
   }
 }

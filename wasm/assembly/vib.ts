@@ -41,6 +41,9 @@ import {
   blockCacheBytes,
   cacheG,
   cacheH,
+  cfmResidual,
+  combineInputGrad,
+  copyBlockOutput,
   denseBackwardInput,
   denseForward,
   denseGradAccumulate,
@@ -48,12 +51,12 @@ import {
   descDim,
   descLayers,
   descWidth,
-  gradReduce,
+  inputRows,
   maxWidth,
   paddedPoints,
   paramCount,
+  reduceVariational,
   writeFeatures,
-  cfmResidual,
 } from "./backprop";
 import { PHILOX_OUT, philoxBlock4, philoxKeys } from "./rng";
 
@@ -78,14 +81,6 @@ export function vib_noise_rows(desc: usize): i32 {
 // @ts-ignore: decorator
 @inline function vecBytes(P: i32): usize {
   return ((<usize>P << 2) + 15) & ~(<usize>15);
-}
-
-/** Rows of the layer inputs H_0 … H_{L−1} (the squared inputs A2 have the same shape). */
-function inputRows(desc: usize): i32 {
-  const L = descLayers(desc);
-  let rows = 0;
-  for (let l = 0; l < L; l++) rows += descWidth(desc, l);
-  return rows;
 }
 
 /** Rows of a VIB block cache beyond H and G: A2_0 … A2_{L−1} (squared inputs), E_1 … E_L (ε/s). */
@@ -261,15 +256,7 @@ function vibBackwardBlock(
       // dL/da = μWᵀ·dz + a ∘ (σ²Wᵀ·g), then dL/dz below = dL/da ∘ f'(z)
       denseBackwardInput(mu + (wOff << 2), dz, 0, next, nIn, nOut, np);
       denseBackwardInput(vr + (wOff << 2), bufG, 0, tmp, nIn, nOut, np);
-      const g = cacheG(desc, cache, l);
-      for (let i = 0; i < nIn; i++) {
-        const off = <usize>i * ROW;
-        for (let k: usize = 0; k < end; k += 16) {
-          const q = off + k;
-          const da = f32x4.add(v128.load(next + q), f32x4.mul(v128.load(hin + q), v128.load(tmp + q)));
-          v128.store(next + q, f32x4.mul(da, v128.load(g + q)));
-        }
-      }
+      combineInputGrad(next, hin, tmp, cacheG(desc, cache, l), nIn, np);
       dz = next;
       next = next == bufA ? bufB : bufA;
       a2Rows -= descWidth(desc, l - 1);
@@ -339,12 +326,7 @@ export function vib_loss_grad(
     loss = cfmResidual(loss, v, u, n, start, d, nb, np, scale, dout);
     vibBackwardBlock(mu, vr, desc, cache, a2Base, eBase, dout, gaccMu, gaccS, bufA, bufB, bufG, tmp, np);
   }
-  gradReduce(gaccMu, P, gradMu, 1.0);
-  gradReduce(gaccS, P, gradRho, 1.0);
-  for (let k = 0; k < P; k++) {
-    const at = <usize>k << 2;
-    store<f32>(gradRho + at, load<f32>(gradRho + at) * load<f32>(chain + at));
-  }
+  reduceVariational(gaccMu, gaccS, chain, P, gradMu, gradRho);
   return loss / <f64>n;
 }
 
@@ -379,10 +361,7 @@ export function vib_forward(
     const off = <usize>start << 2;
     writeFeatures(desc, cache, t + off, x + off, n, nb, np);
     vibForwardBlock(mu, vr, desc, cache, a2Base, eBase, eps + off, n, nb, np, tmp);
-    const v = cacheH(desc, cache, L);
-    for (let j = 0; j < d; j++) {
-      memory.copy(out + ((<usize>j * <usize>n) << 2) + off, v + <usize>j * ROW, <usize>nb << 2);
-    }
+    copyBlockOutput(cacheH(desc, cache, L), d, nb, out, n, start);
   }
 }
 
