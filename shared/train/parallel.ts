@@ -184,16 +184,16 @@ export class ChunkRunner {
       const c = this.core
       const p = this.ptr
       c.f32(p.params, r.nParams).set(input.subarray(0, r.nParams))
-      // VIB: σ² and σ·sigmoid(ρ) (local reparameterization), or σ ∘ ε and ε·sigmoid(ρ) (flipout),
-      // once for the batch, not per chunk
-      const P = r.G / 2
+      // VIB (its gradient is [μ | ρ], G = 2P): σ² and σ·sigmoid(ρ) (local reparameterization), or
+      // σ ∘ ε and ε·sigmoid(ρ) (flipout), once for the batch, not per chunk
+      const nw = r.G / 2
       if (r.kind === 'vib')
-        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 4 * P, P, p.vr, p.chain)
+        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 4 * nw, nw, p.vr, p.chain)
       else if (r.kind === 'flipout')
         c.fn<(rho: number, eps: number, P: number, dW: number, chain: number) => void>('flipout_prepare')(
-          p.params + 4 * P,
-          p.params + 8 * P,
-          P,
+          p.params + 4 * nw,
+          p.params + 8 * nw,
+          nw,
           p.vr,
           p.chain,
         )

@@ -12,7 +12,8 @@
  *   drawing an independent weight set for every point; a Gaussian per point and neuron.
  * - 'flipout' (wasm/assembly/flipout.ts): one Gaussian weight perturbation per batch, flipped by
  *   random signs per point, so that every point's weights are a draw from q, decorrelated from the
- *   other points' rather than independent; far fewer random numbers, about twice a CFM step.
+ *   other points' rather than independent; far fewer random numbers (for the paper model a step
+ *   costs 2.4 CFM steps, against 3.2 for local reparameterization: npm run bench).
  * Both estimate the same objective. The KL term and its gradient are closed form (no sampling).
  *
  * KL normalization (`klNormalization`, the weight c_k of weight k, with `k` the paper's knob):
