@@ -166,7 +166,7 @@ interface VibKernels {
   ) => number
   readonly forward: (
     mu: number,
-    rho: number,
+    vr: number,
     desc: number,
     t: number,
     x: number,
@@ -263,6 +263,15 @@ const checkPoints = (what: string, x: ArrayLike<number>, n: number, d: number): 
   if (x.length !== n * d) throw new RangeError(`${what} has ${x.length} values, expected ${n} × ${d} = ${n * d}`)
 }
 
+/** ρ into the core with vib_prepare's σ² (`vr`) and σ·sigmoid(ρ) (`chain`) beside it; call inside a scope. */
+const putPrepared = (core: Core, rho: ArrayLike<number>): { vr: number; chain: number } => {
+  const P = rho.length
+  const vr = core.allocF32(P)
+  const chain = core.allocF32(P)
+  vibKernels(core).prepare(core.putF32(rho), P, vr, chain)
+  return { vr, chain }
+}
+
 /**
  * The VIB data term of a batch and its gradient with respect to μ (the model's parameters) and ρ,
  * from the fused kernel, with the noise given: `eps` row-major `[n, R]` (R = noiseRows(spec), the
@@ -291,9 +300,7 @@ export const vibLossGrad = (
     const desc = putDescriptor(core, spec)
     const gMu = core.allocF32(P)
     const gRho = core.allocF32(P)
-    const vr = core.allocF32(P)
-    const chain = core.allocF32(P)
-    k.prepare(core.putF32(rho), P, vr, chain)
+    const { vr, chain } = putPrepared(core, rho)
     const loss = k.lossGrad(
       core.putF32(mean.params),
       vr,
@@ -334,7 +341,7 @@ export const vibForward = (
     const out = core.allocF32(n * spec.dim)
     k.forward(
       core.putF32(mean.params),
-      core.putF32(rho),
+      putPrepared(core, rho).vr,
       desc,
       core.putF32(t),
       core.putF32(toSoa(x, n, spec.dim)),

@@ -436,6 +436,17 @@ export function inputRows(desc: usize): i32 {
   return rows;
 }
 
+/** out = a ∘ b elementwise over `rows` rows of `np` points of a block. */
+export function mulRows(a: usize, b: usize, out: usize, rows: i32, np: i32): void {
+  const end = <usize>np << 2;
+  for (let r = 0; r < rows; r++) {
+    const off = <usize>r * ROW;
+    for (let k: usize = 0; k < end; k += 16) {
+      v128.store(out + off + k, f32x4.mul(v128.load(a + off + k), v128.load(b + off + k)));
+    }
+  }
+}
+
 /**
  * The input gradient of a layer whose weights are a mean plus a perturbation (VIB's two
  * estimators): dL/dz below = (dx + x ∘ dp) ∘ g over `rows` rows of `np` points, into `dx`. `dx`

@@ -45,12 +45,14 @@ import {
   descWidth,
   inputRows,
   maxWidth,
+  mulRows,
   paddedPoints,
   paramCount,
   reduceVariational,
   writeFeatures,
 } from "./backprop";
 import { PHILOX_OUT, philoxBlock4, philoxKeys } from "./rng";
+import { storeLanes } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // sizes
@@ -118,12 +120,7 @@ export function flipout_prepare(rho: usize, eps: usize, P: i32, dW: usize, chain
       // bit b of each lane's word, moved to the sign bit of 1.0f
       const v = v128.and(v128.or(one, v128.and(i32x4.shl(w, 31 - b), signBit)), keep);
       const at = dst + <usize>(first + b) * rowStride;
-      if (lanes == 4 || pad) v128.store(at, v);
-      else {
-        store<f32>(at, f32x4.extract_lane(v, 0));
-        if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
-        if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
-      }
+      storeLanes(at, v, pad ? 4 : lanes);
     }
   }
 }
@@ -163,17 +160,6 @@ function blockSigns(first: u64, S: i32, nb: i32, np: i32, sgn: usize): void {
 // -------------------------------------------------------------------------------------
 // forward / backward of one block
 // -------------------------------------------------------------------------------------
-
-/** out = a ∘ b over `rows` rows of `np` points. */
-function mulRows(a: usize, b: usize, out: usize, rows: i32, np: i32): void {
-  const end = <usize>np << 2;
-  for (let r = 0; r < rows; r++) {
-    const off = <usize>r * ROW;
-    for (let k: usize = 0; k < end; k += 16) {
-      v128.store(out + off + k, f32x4.mul(v128.load(a + off + k), v128.load(b + off + k)));
-    }
-  }
-}
 
 /**
  * Forward pass of one block (features in H_0) under flipout: fills H_1 … H_L, G and SA (the signed

@@ -40,7 +40,7 @@
 
 import {
   K_C2, K_C3, K_C4, K_C5, K_C6, K_E1, K_E2, K_E3, K_E4, K_E5, K_LN2_HI, K_LN2_LO, K_LOG2E, K_MAGIC,
-  K_MINUS_ONE, K_ONE, K_X_MIN, eluK, eluv, expCoreK, expm1v, expv, k, madd,
+  K_MINUS_ONE, K_ONE, K_X_MIN, eluK, eluv, expCoreK, expm1v, expv, k, madd, storeLanes,
 } from "./vmath";
 
 // -------------------------------------------------------------------------------------
@@ -458,29 +458,23 @@ export function fieldPerPoint(desc: usize, params: usize, t: usize, x: usize, n:
   return v;
 }
 
-@inline function storeTail(p: usize, v: v128, n: i32): void {
-  store<f32>(p, f32x4.extract_lane(v, 0));
-  if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
-  if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
-}
-
 /** dst[i] = expm1(src[i]) by the SIMD approximation, for tests (any n ≥ 0). */
 export function vexpm1(src: usize, dst: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), expm1v(v128.load(src + (<usize>i << 2))));
-  if (i < n) storeTail(dst + (<usize>i << 2), expm1v(loadTail(src + (<usize>i << 2), n - i)), n - i);
+  if (i < n) storeLanes(dst + (<usize>i << 2), expm1v(loadTail(src + (<usize>i << 2), n - i)), n - i);
 }
 
 /** dst[i] = exp(src[i]) by the SIMD approximation, for tests (any n ≥ 0). */
 export function vexp(src: usize, dst: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), expv(v128.load(src + (<usize>i << 2))));
-  if (i < n) storeTail(dst + (<usize>i << 2), expv(loadTail(src + (<usize>i << 2), n - i)), n - i);
+  if (i < n) storeLanes(dst + (<usize>i << 2), expv(loadTail(src + (<usize>i << 2), n - i)), n - i);
 }
 
 /** dst[i] = act(src[i]) by the SIMD activations, for tests (any n ≥ 0). */
 export function vactivate(act: i32, src: usize, dst: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), activate4(act, v128.load(src + (<usize>i << 2))));
-  if (i < n) storeTail(dst + (<usize>i << 2), activate4(act, loadTail(src + (<usize>i << 2), n - i)), n - i);
+  if (i < n) storeLanes(dst + (<usize>i << 2), activate4(act, loadTail(src + (<usize>i << 2), n - i)), n - i);
 }

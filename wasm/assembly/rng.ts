@@ -29,7 +29,7 @@
 // Kernels write structure-of-arrays output: value (point start+i, dimension j) at out[j·n + i].
 // They never allocate and never throw; the host validates seed, stream, start, n and d.
 
-import { SINCOS_OUT, sincosPi2, vlogF64x2 } from "./vmath";
+import { SINCOS_OUT, sincosPi2, storeLanes, vlogF64x2 } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // constants
@@ -203,10 +203,10 @@ export function rngNormalsF32(seed: u32, stream: u32, start: f64, n: i32, d: i32
       const w3 = v128.load(PHILOX_OUT, 48);
       boxMuller2(uniform52x2(w0, w1, false), uniform52x2(w2, w3, false), 0);
       boxMuller2(uniform52x2(w0, w1, true), uniform52x2(w2, w3, true), 8);
-      storeF32Lanes(out, v128.load(BM_OUT), lanes);
+      storeLanes(out, v128.load(BM_OUT), lanes);
       out += rowBytes;
       if (2 * j + 1 < d) {
-        storeF32Lanes(out, v128.load(BM_OUT, 16), lanes);
+        storeLanes(out, v128.load(BM_OUT, 16), lanes);
         out += rowBytes;
       }
     }
@@ -229,19 +229,6 @@ function boxMuller2(u: v128, v: v128, at: usize): void {
   const s = f32x4.demote_f64x2_zero(f64x2.mul(rho, v128.load(SINCOS_OUT, 16)));
   v128.store64_lane(BM_OUT + at, c, 0);
   v128.store64_lane(BM_OUT + at, s, 0, 16);
-}
-
-// Stores the first `lanes` (1 … 4) f32 lanes of `v` at `at`.
-// @ts-ignore: decorator
-@inline
-function storeF32Lanes(at: usize, v: v128, lanes: i32): void {
-  if (lanes == 4) {
-    v128.store(at, v);
-    return;
-  }
-  store<f32>(at, f32x4.extract_lane(v, 0));
-  if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
-  if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
 }
 
 /**

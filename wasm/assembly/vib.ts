@@ -53,12 +53,14 @@ import {
   descWidth,
   inputRows,
   maxWidth,
+  mulRows,
   paddedPoints,
   paramCount,
   reduceVariational,
   writeFeatures,
 } from "./backprop";
 import { PHILOX_OUT, philoxBlock4, philoxKeys } from "./rng";
+import { storeLanes } from "./vmath";
 
 // -------------------------------------------------------------------------------------
 // sizes
@@ -127,19 +129,6 @@ function varianceAndChain(rho: usize, P: i32, vr: usize, chain: usize): void {
 // forward / backward of one block
 // -------------------------------------------------------------------------------------
 
-/** out = x² elementwise over `rows` rows of `np` points. */
-function squareRows(x: usize, out: usize, rows: i32, np: i32): void {
-  const end = <usize>np << 2;
-  for (let r = 0; r < rows; r++) {
-    const xr = x + <usize>r * ROW;
-    const orow = out + <usize>r * ROW;
-    for (let k: usize = 0; k < end; k += 16) {
-      const v = v128.load(xr + k);
-      v128.store(orow + k, f32x4.mul(v, v));
-    }
-  }
-}
-
 /**
  * Forward pass of one block (features in H_0) under local reparameterization. `mu`, `vr` are the
  * means and variances σ² in the canonical layout; `epsRow0` points at row 0, point `start` of the
@@ -173,7 +162,7 @@ function vibForwardBlock(
     const nIn = descWidth(desc, l);
     const nOut = descWidth(desc, l + 1);
     const wBytes = (<usize>nIn * <usize>nOut) << 2;
-    squareRows(hin, a2, nIn, np);
+    mulRows(hin, hin, a2, nIn, np);
     const hout = hin + <usize>nIn * ROW;
     denseForward(mu + (wOff << 2), mu + (wOff << 2) + wBytes, hin, hout, nIn, nOut, np);
     denseForward(vr + (wOff << 2), vr + (wOff << 2) + wBytes, a2, tmp, nIn, nOut, np);
@@ -331,12 +320,13 @@ export function vib_loss_grad(
 }
 
 /**
- * The field v under local reparameterization with noise `eps` (SoA [R][n]), as vib_loss_grad
- * samples it, written to `out` (SoA [d][n]). `scratch` holds vib_scratch_bytes(desc) bytes.
+ * The field v under local reparameterization with σ² `vr` (vib_prepare) and noise `eps` (SoA
+ * [R][n]), as vib_loss_grad samples it, written to `out` (SoA [d][n]). `scratch` holds
+ * vib_scratch_bytes(desc) bytes.
  */
 export function vib_forward(
   mu: usize,
-  rho: usize,
+  vr: usize,
   desc: usize,
   t: usize,
   x: usize,
@@ -348,13 +338,10 @@ export function vib_forward(
   const d = descDim(desc);
   const L = descLayers(desc);
   const P = paramCount(desc);
-  const vr = scratch + 2 * accBytes(P);
-  const chain = vr + vecBytes(P);
-  const cache = chain + vecBytes(P);
+  const cache = scratch + 2 * accBytes(P) + 2 * vecBytes(P);
   const a2Base = cache + blockCacheBytes(desc);
   const eBase = a2Base + <usize>inputRows(desc) * ROW;
   const tmp = a2Base + <usize>extraRows(desc) * ROW;
-  varianceAndChain(rho, P, vr, chain);
   for (let start = 0; start < n; start += BLOCK) {
     const nb = min(BLOCK, n - start);
     const np = paddedPoints(nb);
@@ -589,16 +576,8 @@ export function vib_noise(seed: u32, stream: u32, start: f64, n: i32, rows: i32,
       const last = min(4, rows - row);
       for (let q = 0; q < last; q++) {
         const z = v128.load(NOISE_TMP + (<usize>q << 4));
-        if (lanes == 4) v128.store(base + <usize>q * rowBytes, z);
-        else storeLanes(base + <usize>q * rowBytes, z, lanes);
+        storeLanes(base + <usize>q * rowBytes, z, lanes);
       }
     }
   }
-}
-
-/** Stores the first `lanes` (< 4) f32 lanes of `v` at `at`. */
-function storeLanes(at: usize, v: v128, lanes: i32): void {
-  store<f32>(at, f32x4.extract_lane(v, 0));
-  if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
-  if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
 }

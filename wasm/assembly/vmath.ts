@@ -269,3 +269,15 @@ const LN2_LO_D: f64 = reinterpret<f64>(0x3dea39ef35793c76); // ln 2 − LN2_HI_D
   const lnm = f64x2.add(twoS, f64x2.mul(f64x2.mul(twoS, s2), p));
   return f64x2.add(f64x2.mul(ef, f64x2.splat(LN2_HI_D)), f64x2.add(f64x2.mul(ef, f64x2.splat(LN2_LO_D)), lnm));
 }
+
+/** Stores the first `lanes` (1 … 4) f32 lanes of `v` at `at`: all four in one store, fewer one by one. */
+// @ts-ignore: decorator
+@inline export function storeLanes(at: usize, v: v128, lanes: i32): void {
+  if (lanes >= 4) {
+    v128.store(at, v);
+    return;
+  }
+  store<f32>(at, f32x4.extract_lane(v, 0));
+  if (lanes > 1) store<f32>(at, f32x4.extract_lane(v, 1), 4);
+  if (lanes > 2) store<f32>(at, f32x4.extract_lane(v, 2), 8);
+}
