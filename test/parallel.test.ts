@@ -48,6 +48,34 @@ afterAll(async () => {
   await Promise.all(pools.map((p) => p.close()))
 })
 
+/** A batch of B points (times, x_t, targets SoA [2][B]) and its chunk (start, n) as row-major arrays. */
+const batchOf = (B: number, u: () => number) => {
+  const t = Float32Array.from({ length: B }, u)
+  const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
+  const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+  const rows = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
+  return { t, xt, target, chunk: (start: number, n: number) => ({ t: t.subarray(start, start + n), xt: rows(xt, start, n), u: rows(target, start, n) }) }
+}
+
+/**
+ * The reference of a chunked batch: the chunks' (loss, gradients) from `kernel`, weighted n_c/B and
+ * summed in chunk order in f64, the gradients rounded once to f32 (parallel.ts's module header).
+ */
+const chunkwise = (B: number, kernel: (start: number, n: number) => { loss: number; grads: ArrayLike<number>[] }) => {
+  let value = 0
+  let acc: Float64Array[] = []
+  for (let k = 0; k < 8; k++) {
+    const { start, n } = chunkBounds(B, 8, k)
+    const r = kernel(start, n)
+    if (acc.length === 0) acc = r.grads.map((g) => new Float64Array(g.length))
+    value += (n / B) * r.loss
+    r.grads.forEach((g, i) => {
+      for (let q = 0; q < g.length; q++) acc[i][q] += (n / B) * g[q]
+    })
+  }
+  return { value, grads: acc.map((a) => Float32Array.from(a)) }
+}
+
 const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength))
 
 // -------------------------------------------------------------------------------------
@@ -100,26 +128,17 @@ describe('chunks', () => {
 
   it('of a batch give the chunk kernels’ results, weighted n_c/B and summed in order', () => {
     const model = randomMlp(spec, 8)
-    const u = uniform(9)
     const B = 100
-    const t = Float32Array.from({ length: B }, u)
-    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
-    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
-    const soa = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
-    const want = new Float32Array(P)
-    const acc = new Float64Array(P)
-    let value = 0
-    for (let k = 0; k < 8; k++) {
-      const { start, n } = chunkBounds(B, 8, k)
-      const r = cfmLossGrad(c, model, t.subarray(start, start + n), soa(xt, start, n), soa(target, start, n))
-      value += (n / B) * r.loss
-      for (let q = 0; q < P; q++) acc[q] += (n / B) * r.grad[q]
-    }
-    want.set(acc)
+    const b = batchOf(B, uniform(9))
+    const want = chunkwise(B, (start, n) => {
+      const c0 = b.chunk(start, n)
+      const r = cfmLossGrad(c, model, c0.t, c0.xt, c0.u)
+      return { loss: r.loss, grads: [r.grad] }
+    })
     for (const pool of pools) {
       const grad = new Float32Array(P)
-      expect(pool.cfm(spec, model.params, t, xt, target, grad)).toBe(value)
-      expect(bits(grad)).toEqual(bits(want))
+      expect(pool.cfm(spec, model.params, b.t, b.xt, b.target, grad)).toBe(want.value)
+      expect(bits(grad)).toEqual(bits(want.grads[0]))
     }
   })
 
@@ -198,30 +217,20 @@ describe('VIB', () => {
     const B = 100
     const R = noiseRows(spec)
     const rho = Float32Array.from({ length: P }, () => -4 + 2 * u())
-    const t = Float32Array.from({ length: B }, u)
-    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
-    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+    const b = batchOf(B, u)
     const noise = { seed: 3, stream: VIB_STREAMS.noise, start: 77 }
     const eps = fromSoa(vibNoise(c, noise.seed, noise.stream, noise.start, B, R), B, R)
-    const rows = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
-    const mu = new Float64Array(P)
-    const rh = new Float64Array(P)
-    let value = 0
-    for (let k = 0; k < 8; k++) {
-      const { start, n } = chunkBounds(B, 8, k)
-      const r = vibLossGrad(c, model, rho, t.subarray(start, start + n), rows(xt, start, n), rows(target, start, n), eps.subarray(start * R, (start + n) * R))
-      value += (n / B) * r.loss
-      for (let q = 0; q < P; q++) {
-        mu[q] += (n / B) * r.gradMu[q]
-        rh[q] += (n / B) * r.gradRho[q]
-      }
-    }
+    const want = chunkwise(B, (start, n) => {
+      const c0 = b.chunk(start, n)
+      const r = vibLossGrad(c, model, rho, c0.t, c0.xt, c0.u, eps.subarray(start * R, (start + n) * R))
+      return { loss: r.loss, grads: [r.gradMu, r.gradRho] }
+    })
     for (const pool of pools) {
       const gMu = new Float32Array(P)
       const gRho = new Float32Array(P)
-      expect(pool.vib(spec, model.params, rho, t, xt, target, noise, gMu, gRho)).toBe(value)
-      expect(bits(gMu)).toEqual(bits(Float32Array.from(mu)))
-      expect(bits(gRho)).toEqual(bits(Float32Array.from(rh)))
+      expect(pool.vib(spec, model.params, rho, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
+      expect(bits(gMu)).toEqual(bits(want.grads[0]))
+      expect(bits(gRho)).toEqual(bits(want.grads[1]))
     }
   })
 })
@@ -243,29 +252,19 @@ describe('VIB with flipout', () => {
     const B = 100
     const rho = Float32Array.from({ length: P }, () => -4 + 2 * u())
     const eps = Float32Array.from({ length: P }, () => 2 * u() - 1)
-    const t = Float32Array.from({ length: B }, u)
-    const xt = Float32Array.from({ length: 2 * B }, () => 6 * u() - 3)
-    const target = Float32Array.from({ length: 2 * B }, () => 4 * u() - 2)
+    const b = batchOf(B, u)
     const noise = { seed: 4, stream: VIB_STREAMS.flipoutSigns, start: 500 }
-    const rows = (a: Float32Array, start: number, n: number) => fromSoa([...a.subarray(start, start + n), ...a.subarray(B + start, B + start + n)], n, 2)
-    const mu = new Float64Array(P)
-    const rh = new Float64Array(P)
-    let value = 0
-    for (let k = 0; k < 8; k++) {
-      const { start, n } = chunkBounds(B, 8, k)
-      const r = flipoutLossGrad(c, model, rho, eps, t.subarray(start, start + n), rows(xt, start, n), rows(target, start, n), { ...noise, start: noise.start + start })
-      value += (n / B) * r.loss
-      for (let q = 0; q < P; q++) {
-        mu[q] += (n / B) * r.gradMu[q]
-        rh[q] += (n / B) * r.gradRho[q]
-      }
-    }
+    const want = chunkwise(B, (start, n) => {
+      const c0 = b.chunk(start, n)
+      const r = flipoutLossGrad(c, model, rho, eps, c0.t, c0.xt, c0.u, { ...noise, start: noise.start + start })
+      return { loss: r.loss, grads: [r.gradMu, r.gradRho] }
+    })
     for (const pool of pools) {
       const gMu = new Float32Array(P)
       const gRho = new Float32Array(P)
-      expect(pool.flipout(spec, model.params, rho, eps, t, xt, target, noise, gMu, gRho)).toBe(value)
-      expect(bits(gMu)).toEqual(bits(Float32Array.from(mu)))
-      expect(bits(gRho)).toEqual(bits(Float32Array.from(rh)))
+      expect(pool.flipout(spec, model.params, rho, eps, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
+      expect(bits(gMu)).toEqual(bits(want.grads[0]))
+      expect(bits(gRho)).toEqual(bits(want.grads[1]))
     }
   })
 })

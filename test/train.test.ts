@@ -7,7 +7,7 @@ import { STREAMS, batchSequence, stepDraws, trainCfm } from '../shared/train/cfm
 import { philoxRandomness } from '../shared/train/random.ts'
 import { normal as refNormal, uniformF64 } from './reference/rng.ts'
 import { adamStepRef, cfmLossRef, cfmPairsRef, pointVjp } from './reference/train.ts'
-import { uniform as seeded, normal, randomParams } from './util.ts'
+import { uniform as seeded, normal, randomParams, relMaxError } from './util.ts'
 
 // -------------------------------------------------------------------------------------
 // utils
@@ -18,17 +18,6 @@ const randomBatch = (spec: MlpSpec, n: number, r: () => number) => ({
   xt: Float32Array.from({ length: n * spec.dim }, () => 2 * normal(r)),
   u: Float32Array.from({ length: n * spec.dim }, () => 2 * normal(r)),
 })
-
-/** max_k |a_k − b_k| / max_k |b_k|: the error relative to the gradient's scale. */
-const relMaxError = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let num = 0
-  let den = 0
-  for (let k = 0; k < b.length; k++) {
-    num = Math.max(num, Math.abs(a[k] - b[k]))
-    den = Math.max(den, Math.abs(b[k]))
-  }
-  return num / den
-}
 
 /** Central differences of the f64 reference CFM loss at the parameters listed in `which`. */
 const fdGradient = (

@@ -37,6 +37,17 @@ export const relErr = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
 }
 
 
+/** max_k |a_k − b_k| / max_k |b_k|: the error relative to the vector's scale (gradients). */
+export const relMaxError = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let num = 0
+  let den = 0
+  for (let k = 0; k < b.length; k++) {
+    num = Math.max(num, Math.abs(a[k] - b[k]))
+    den = Math.max(den, Math.abs(b[k]))
+  }
+  return num / den
+}
+
 /** A standard normal from two uniforms of `r` (Box–Muller). */
 export const normal = (r: () => number): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())
 

@@ -2,7 +2,7 @@
  * Plain TypeScript reference of the vector field, in f64, used only by the tests.
  * Row-major points `x` of shape [n, d], one time `t[i]` per point.
  */
-import { type Activation, type Mlp, inputWidth, layerOffsets } from '../../shared/model/spec.ts'
+import { type Activation, type Mlp, type MlpSpec, inputWidth, layerOffsets } from '../../shared/model/spec.ts'
 
 export const activate = (a: Activation, z: number): number => {
   switch (a) {
@@ -18,18 +18,18 @@ export const activate = (a: Activation, z: number): number => {
 }
 
 /** The input features `[t, cos πt, sin πt, …, x₁ … x_d]` of one point. */
-export const features = (m: Mlp, t: number, x: ArrayLike<number>): number[] => {
+export const features = (spec: MlpSpec, t: number, x: ArrayLike<number>): number[] => {
   const f = [t]
-  for (let k = 1; k <= m.spec.frequencies; k++) f.push(Math.cos(k * Math.PI * t), Math.sin(k * Math.PI * t))
-  for (let j = 0; j < m.spec.dim; j++) f.push(x[j])
-  if (f.length !== inputWidth(m.spec)) throw new Error('feature width mismatch')
+  for (let k = 1; k <= spec.frequencies; k++) f.push(Math.cos(k * Math.PI * t), Math.sin(k * Math.PI * t))
+  for (let j = 0; j < spec.dim; j++) f.push(x[j])
+  if (f.length !== inputWidth(spec)) throw new Error('feature width mismatch')
   return f
 }
 
 /** v(t, x) for one point, in f64. */
 export const fieldPoint = (m: Mlp, t: number, x: ArrayLike<number>): number[] => {
   const layers = layerOffsets(m.spec)
-  let h = features(m, t, x)
+  let h = features(m.spec, t, x)
   layers.forEach((L, l) => {
     const z = new Array<number>(L.out)
     for (let o = 0; o < L.out; o++) {

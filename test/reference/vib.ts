@@ -5,7 +5,7 @@
  * loss is a deterministic function of (μ, ρ) and central differences apply.
  */
 import { type MlpSpec, layerOffsets } from '../../shared/model/spec.ts'
-import { activate } from './mlp.ts'
+import { activate, features } from './mlp.ts'
 
 /** log(1 + e^x) in f64. */
 const softplus = (x: number): number => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)))
@@ -19,9 +19,7 @@ export const vibPointRef = (
   x: ArrayLike<number>,
   eps: ArrayLike<number>,
 ): number[] => {
-  let a = [t]
-  for (let k = 1; k <= spec.frequencies; k++) a.push(Math.cos(k * Math.PI * t), Math.sin(k * Math.PI * t))
-  for (let j = 0; j < spec.dim; j++) a.push(x[j])
+  let a = features(spec, t, x)
   const layers = layerOffsets(spec)
   let row = 0
   layers.forEach((L, l) => {
@@ -87,9 +85,7 @@ export const flipoutPointRef = (
   x: ArrayLike<number>,
   signs: ArrayLike<number>,
 ): number[] => {
-  let a = [t]
-  for (let k = 1; k <= spec.frequencies; k++) a.push(Math.cos(k * Math.PI * t), Math.sin(k * Math.PI * t))
-  for (let j = 0; j < spec.dim; j++) a.push(x[j])
+  let a = features(spec, t, x)
   const layers = layerOffsets(spec)
   let row = 0
   layers.forEach((L, l) => {
