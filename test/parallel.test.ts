@@ -12,7 +12,7 @@ import { trainCfm } from '../shared/train/cfm.ts'
 import { energyGrad } from '../shared/train/loglik.ts'
 import { mcmcEnergy } from '../shared/train/mcmc-energy.ts'
 import { ChunkedGradient, chunkBounds } from '../shared/train/parallel.ts'
-import { VIB_STREAMS, flipoutLossGrad, noiseRows, trainVib, vibLossGrad, vibNoise } from '../shared/train/vib.ts'
+import { VIB_STREAMS, flipoutLossGrad, noiseRows, trainVib, vibLossGrad, vibNoise, vibPrepared } from '../shared/train/vib.ts'
 import { randomMlp, relErr, uniform } from './util.ts'
 
 // -------------------------------------------------------------------------------------
@@ -203,7 +203,8 @@ describe('VIB', () => {
     const whole = vibLossGrad(c, model, rho, t, fromSoa(xt, B, 2), fromSoa(target, B, 2), eps)
     const gMu = new Float32Array(P)
     const gRho = new Float32Array(P)
-    const loss = pools[1].vib(spec, model.params, rho, t, xt, target, noise, gMu, gRho)
+    const { a, chain } = vibPrepared(c, rho)
+    const loss = pools[1].variational('vib', spec, model.params, a, chain, t, xt, target, noise, gMu, gRho)
     // same per-point noise and errors (vib_noise is counter-based per point); the sums are grouped
     // differently: 200 · 2^-24 ≈ 1e-5 relative for the f32 gradients
     expect(Math.abs(loss - whole.loss)).toBeLessThan(1e-12 * whole.loss)
@@ -225,10 +226,11 @@ describe('VIB', () => {
       const r = vibLossGrad(c, model, rho, c0.t, c0.xt, c0.u, eps.subarray(start * R, (start + n) * R))
       return { loss: r.loss, grads: [r.gradMu, r.gradRho] }
     })
+    const { a, chain } = vibPrepared(c, rho)
     for (const pool of pools) {
       const gMu = new Float32Array(P)
       const gRho = new Float32Array(P)
-      expect(pool.vib(spec, model.params, rho, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
+      expect(pool.variational('vib', spec, model.params, a, chain, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
       expect(bits(gMu)).toEqual(bits(want.grads[0]))
       expect(bits(gRho)).toEqual(bits(want.grads[1]))
     }
@@ -259,10 +261,11 @@ describe('VIB with flipout', () => {
       const r = flipoutLossGrad(c, model, rho, eps, c0.t, c0.xt, c0.u, { ...noise, start: noise.start + start })
       return { loss: r.loss, grads: [r.gradMu, r.gradRho] }
     })
+    const { a, chain } = vibPrepared(c, rho, eps)
     for (const pool of pools) {
       const gMu = new Float32Array(P)
       const gRho = new Float32Array(P)
-      expect(pool.flipout(spec, model.params, rho, eps, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
+      expect(pool.variational('flipout', spec, model.params, a, chain, b.t, b.xt, b.target, noise, gMu, gRho)).toBe(want.value)
       expect(bits(gMu)).toEqual(bits(want.grads[0]))
       expect(bits(gRho)).toEqual(bits(want.grads[1]))
     }

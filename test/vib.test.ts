@@ -402,7 +402,7 @@ describe('vib', () => {
         const prepared = core.scoped(() => {
           const vr = core.allocF32(n)
           const chain = core.allocF32(n)
-          core.fn<(r: number, P: number, v: number, c: number) => void>('vib_prepare')(core.putF32(rho), n, vr, chain)
+          core.fn<(r: number, e: number, P: number, v: number, c: number) => void>('vib_prepare')(core.putF32(rho), 0, n, vr, chain)
           return { vr: core.f32(vr, n).slice(), chain: core.f32(chain, n).slice() }
         })
         for (let k = 0; k < n; k++) {

@@ -69,7 +69,7 @@ export interface ChunkRequest {
   readonly chunks: number
   /** Threads sharing the chunks: thread i computes the chunks c ≡ i (mod threads). */
   readonly threads: number
-  /** Floats of the parameter section at the start of the input (P; 2P for VIB's μ, ρ; 3P for flipout's μ, ρ, ε). */
+  /** Floats of the parameter section at the start of the input (P; 3P for VIB's μ, a, chain). */
   readonly nParams: number
   /** Floats per chunk gradient (P, or 2P for VIB's μ and ρ). */
   readonly G: number
@@ -114,7 +114,7 @@ export class ChunkRunner {
   private readonly train: TrainKernels
   private readonly base: number
   private key = ''
-  private ptr = { desc: 0, params: 0, slots: 0, weights: 0, sum: 0, scratch: 0, eps: 0, vr: 0, chain: 0, arrays: [] as number[] }
+  private ptr = { desc: 0, params: 0, slots: 0, weights: 0, sum: 0, scratch: 0, eps: 0, arrays: [] as number[] }
 
   constructor(core: Core) {
     this.core = core
@@ -131,10 +131,10 @@ export class ChunkRunner {
     this.key = ''
     const desc = c.putI32(r.desc)
     const P = trainKernels(c).paramCount(desc)
-    // parameter section and gradient: [θ] and [θ] (CFM, energy); [μ | ρ] and [μ | ρ] (VIB);
-    // [μ | ρ | ε] and [μ | ρ] (flipout, ε the batch's weight noise)
-    const sections = r.kind === 'flipout' ? 3 : r.kind === 'vib' ? 2 : 1
-    if (r.nParams !== sections * P || r.G !== Math.min(sections, 2) * P)
+    // parameter section and gradient: [θ] and [θ] (CFM, energy); [μ | a | chain] and [μ | ρ] (VIB's
+    // estimators, a and chain as vib_prepare forms them)
+    const variational = r.kind === 'vib' || r.kind === 'flipout'
+    if (r.nParams !== (variational ? 3 : 1) * P || r.G !== (variational ? 2 : 1) * P)
       throw new Error(`chunk request: ${r.nParams} parameter values for a model of ${P} parameters (${r.kind})`)
     const params = c.allocF32(r.nParams)
     // one gradient slot per chunk of the batch: the calling thread sums them where they are
@@ -143,25 +143,19 @@ export class ChunkRunner {
     const sum = c.allocF32(r.G)
     const arrays = r.arrays.map(([, rows]) => c.allocF32(rows * nmax))
     let eps = 0
-    let vr = 0
-    let chain = 0
     let scratch: number
     if (r.kind === 'cfm') scratch = c.alloc(trainKernels(c).cfmScratchBytes(desc))
     else if (r.kind === 'vib') {
       eps = c.allocF32(c.fn<(d: number) => number>('vib_noise_rows')(desc) * nmax)
-      vr = c.allocF32(P)
-      chain = c.allocF32(P)
       scratch = c.alloc(c.fn<(d: number) => number>('vib_scratch_bytes')(desc))
     } else if (r.kind === 'flipout') {
-      // vr holds the batch's perturbation σ ∘ ε, chain ε·sigmoid(ρ); the kernel draws the signs
-      vr = c.allocF32(P)
-      chain = c.allocF32(P)
+      // the kernel draws the signs itself
       scratch = c.alloc(c.fn<(d: number) => number>('flipout_scratch_bytes')(desc))
     } else {
       const solver = (['euler', 'midpoint', 'rk4'] as const)[r.solver]
       scratch = c.alloc(energyScratchBytes(c, desc, { solver, steps: r.steps }))
     }
-    this.ptr = { desc, params, slots, weights, sum, scratch, eps, vr, chain, arrays }
+    this.ptr = { desc, params, slots, weights, sum, scratch, eps, arrays }
     this.key = key
   }
 
@@ -184,19 +178,6 @@ export class ChunkRunner {
       const c = this.core
       const p = this.ptr
       c.f32(p.params, r.nParams).set(input.subarray(0, r.nParams))
-      // VIB (its gradient is [μ | ρ], G = 2P): σ² and σ·sigmoid(ρ) (local reparameterization), or
-      // σ ∘ ε and ε·sigmoid(ρ) (flipout), once for the batch, not per chunk
-      const nw = r.G / 2
-      if (r.kind === 'vib')
-        c.fn<(rho: number, P: number, vr: number, chain: number) => void>('vib_prepare')(p.params + 4 * nw, nw, p.vr, p.chain)
-      else if (r.kind === 'flipout')
-        c.fn<(rho: number, eps: number, P: number, dW: number, chain: number) => void>('flipout_prepare')(
-          p.params + 4 * nw,
-          p.params + 8 * nw,
-          nw,
-          p.vr,
-          p.chain,
-        )
       for (chunk = thread; chunk < r.chunks; chunk += r.threads) {
         const { start, n } = chunkBounds(r.B, r.chunks, chunk)
         const mem = c.f32(0, c.exports.memory.buffer.byteLength >> 2)
@@ -252,8 +233,8 @@ export class ChunkRunner {
       const { seed, stream } = r.noise
       return c.fn<FlipoutLossGrad>('flipout_loss_grad')(
         p.params,
-        p.vr,
-        p.chain,
+        p.params + 2 * r.G,
+        p.params + 4 * r.G,
         p.desc,
         a0,
         a1,
@@ -267,7 +248,6 @@ export class ChunkRunner {
         p.scratch,
       )
     }
-    const P = r.nParams / 2
     const rows = c.fn<(d: number) => number>('vib_noise_rows')(p.desc)
     c.fn<(s: number, st: number, i: number, n: number, R: number, out: number) => void>('vib_noise')(
       r.noise.seed,
@@ -280,8 +260,8 @@ export class ChunkRunner {
     type VibLossGrad = (...a: number[]) => number
     return c.fn<VibLossGrad>('vib_loss_grad')(
       p.params,
-      p.vr,
-      p.chain,
+      p.params + 2 * r.G,
+      p.params + 4 * r.G,
       p.desc,
       a0,
       a1,
@@ -289,7 +269,7 @@ export class ChunkRunner {
       p.eps,
       n,
       grad,
-      grad + 4 * P,
+      grad + 2 * r.G,
       p.scratch,
     )
   }
@@ -425,14 +405,19 @@ export class ChunkedGradient {
   }
 
   /**
-   * VIB data term of a batch under local reparameterization (mean over its points, as vib_loss_grad)
-   * and its gradient with respect to μ and ρ. Point p's noise is point `noise.start + p` of
-   * `noise.stream` under `noise.seed` (vib_noise), generated by the thread that computes its chunk.
+   * VIB data term of a batch (mean over its points, as vib_loss_grad or flipout_loss_grad) and its
+   * gradients with respect to μ and ρ, for the estimator `kind`: 'vib' is local reparameterization
+   * (point p's noise is point `noise.start + p` of `noise.stream` under `noise.seed`, vib_noise),
+   * 'flipout' flipout (point p's signs likewise, flipout_signs); each drawn by the thread that
+   * computes its chunk. ρ enters as vib_prepare forms it for the estimator: `a` and `chain`
+   * (vibPrepared in vib.ts; a training forms them in its KL pass).
    */
-  vib(
+  variational(
+    kind: 'vib' | 'flipout',
     spec: MlpSpec,
     mu: Float32Array,
-    rho: Float32Array,
+    a: Float32Array,
+    chain: Float32Array,
     t: Float32Array,
     xt: Float32Array,
     u: Float32Array,
@@ -442,32 +427,8 @@ export class ChunkedGradient {
   ): number {
     const B = t.length
     const d = spec.dim
-    this.check(spec, [mu, rho], [gradMu, gradRho], [xt, u], B, d)
-    return this.batch('vib', spec, B, [mu, rho], [t, xt, u], [1, d, d], [gradMu, gradRho], { noise })
-  }
-
-  /**
-   * VIB data term of a batch under flipout (mean over its points, as flipout_loss_grad) and its
-   * gradients with respect to μ and ρ: `eps` is the batch's weight noise ([P], one standard normal
-   * per parameter), point p takes the signs of point `noise.start + p` of `noise.stream` under
-   * `noise.seed` (flipout_signs), drawn by the thread that computes its chunk.
-   */
-  flipout(
-    spec: MlpSpec,
-    mu: Float32Array,
-    rho: Float32Array,
-    eps: Float32Array,
-    t: Float32Array,
-    xt: Float32Array,
-    u: Float32Array,
-    noise: VibNoise,
-    gradMu: Float32Array,
-    gradRho: Float32Array,
-  ): number {
-    const B = t.length
-    const d = spec.dim
-    this.check(spec, [mu, rho, eps], [gradMu, gradRho], [xt, u], B, d)
-    return this.batch('flipout', spec, B, [mu, rho, eps], [t, xt, u], [1, d, d], [gradMu, gradRho], { noise })
+    this.check(spec, [mu, a, chain], [gradMu, gradRho], [xt, u], B, d)
+    return this.batch(kind, spec, B, [mu, a, chain], [t, xt, u], [1, d, d], [gradMu, gradRho], { noise })
   }
 
   /**

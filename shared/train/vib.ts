@@ -149,7 +149,7 @@ export interface VibResult {
 interface VibKernels {
   readonly scratchBytes: (desc: number) => number
   readonly noiseRows: (desc: number) => number
-  readonly prepare: (rho: number, P: number, vr: number, chain: number) => void
+  readonly prepare: (rho: number, eps: number, P: number, a: number, chain: number) => void
   readonly lossGrad: (
     mu: number,
     vr: number,
@@ -184,6 +184,9 @@ interface VibKernels {
     gradMu: number,
     gradRho: number,
     out: number,
+    eps: number,
+    a: number,
+    chain: number,
   ) => void
   readonly noise: (seed: number, stream: number, start: number, n: number, rows: number, out: number) => void
 }
@@ -263,12 +266,31 @@ const checkPoints = (what: string, x: ArrayLike<number>, n: number, d: number): 
   if (x.length !== n * d) throw new RangeError(`${what} has ${x.length} values, expected ${n} × ${d} = ${n * d}`)
 }
 
+/** a += b elementwise (f32: the f64 sum of two f32 values rounds to the f32 sum). */
+const addInto = (a: Float32Array, b: Float32Array): void => {
+  for (let k = 0; k < a.length; k++) a[k] += b[k]
+}
+
+/**
+ * What ChunkedGradient's VIB losses take in place of ρ (vib_prepare): σ² and σ·sigmoid(ρ) for
+ * local reparameterization, or with the batch's weight noise `eps` flipout's σ·ε and ε·sigmoid(ρ).
+ */
+export const vibPrepared = (core: Core, rho: ArrayLike<number>, eps?: ArrayLike<number>): { a: Float32Array; chain: Float32Array } =>
+  core.scoped(() => {
+    const P = rho.length
+    if (eps !== undefined && eps.length !== P) throw new RangeError(`eps has ${eps.length} values, rho ${P}`)
+    const a = core.allocF32(P)
+    const chain = core.allocF32(P)
+    vibKernels(core).prepare(core.putF32(rho), eps === undefined ? 0 : core.putF32(eps), P, a, chain)
+    return { a: core.f32(a, P).slice(), chain: core.f32(chain, P).slice() }
+  })
+
 /** ρ into the core with vib_prepare's σ² (`vr`) and σ·sigmoid(ρ) (`chain`) beside it; call inside a scope. */
 const putPrepared = (core: Core, rho: ArrayLike<number>): { vr: number; chain: number } => {
   const P = rho.length
   const vr = core.allocF32(P)
   const chain = core.allocF32(P)
-  vibKernels(core).prepare(core.putF32(rho), P, vr, chain)
+  vibKernels(core).prepare(core.putF32(rho), 0, P, vr, chain)
   return { vr, chain }
 }
 
@@ -390,7 +412,7 @@ const withFlipout = <A>(
     const desc = putDescriptor(core, mean.spec)
     const dW = core.allocF32(P)
     const chain = core.allocF32(P)
-    core.fn<(r: number, e: number, P: number, w: number, c: number) => void>('flipout_prepare')(core.putF32(rho), core.putF32(eps), P, dW, chain)
+    vibKernels(core).prepare(core.putF32(rho), core.putF32(eps), P, dW, chain)
     const scratch = core.alloc(core.fn<(d: number) => number>('flipout_scratch_bytes')(desc))
     return f({ mu: core.putF32(mean.params), dW, chain, desc, scratch })
   })
@@ -485,7 +507,7 @@ export const vibKl = (
     core.f32(gMu, n).fill(0)
     core.f32(gRho, n).fill(0)
     const out = core.allocF64(2)
-    vibKernels(core).kl(core.putF32(mu), core.putF32(rho), n, priorScale, core.putF32(coef), gMu, gRho, out)
+    vibKernels(core).kl(core.putF32(mu), core.putF32(rho), n, priorScale, core.putF32(coef), gMu, gRho, out, 0, 0, 0)
     const [weighted, raw] = core.f64(out, 2)
     return { weighted, raw, gradMu: core.f32(gMu, n).slice(), gradRho: core.f32(gRho, n).slice() }
   })
@@ -566,6 +588,11 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
     const gradRho = grad + 4 * P
     const coef = core.putF32(klCoefficients(spec, normalization, k, N, B))
     const klOut = core.allocF64(2)
+    // the KL gradient of a step, added to the data term's after the batch; and what the estimator's
+    // kernel takes in place of ρ, formed in the same pass (vib_kl)
+    const klGrad = core.allocF32(2 * P)
+    const prepared = core.allocF32(P)
+    const chain = core.allocF32(P)
     const adam = new Adam(core, 2 * P, o.lr, o.optimizer)
     const skips = new SkipCounter('trainVib', o)
     const flipout = opts.estimator === 'flipout'
@@ -587,34 +614,14 @@ export const trainVib = (core: Core, opts: VibOptions): VibResult => {
         const s = epoch * o.batchesPerEpoch + b
         batch.fill(s)
         const { t, xt, u } = batch.views()
-        let data_: number
-        if (flipout) {
-          normalsPtr(core, { seed: opts.seed, stream: VIB_STREAMS.flipoutWeights }, s * H, H, 2, weightNoise)
-          data_ = o.gradient.flipout(
-            spec,
-            core.f32(theta, P),
-            core.f32(rho, P),
-            core.f32(weightNoise, P),
-            t,
-            xt,
-            u,
-            { seed: opts.seed, stream: VIB_STREAMS.flipoutSigns, start: s * B },
-            core.f32(grad, P),
-            core.f32(gradRho, P),
-          )
-        } else
-          data_ = o.gradient.vib(
-            spec,
-            core.f32(theta, P),
-            core.f32(rho, P),
-            t,
-            xt,
-            u,
-            { seed: opts.seed, stream: VIB_STREAMS.noise, start: s * B },
-            core.f32(grad, P),
-            core.f32(gradRho, P),
-          )
-        vk.kl(theta, rho, P, priorScale, coef, grad, gradRho, klOut)
+        if (flipout) normalsPtr(core, { seed: opts.seed, stream: VIB_STREAMS.flipoutWeights }, s * H, H, 2, weightNoise)
+        core.f32(klGrad, 2 * P).fill(0)
+        vk.kl(theta, rho, P, priorScale, coef, klGrad, klGrad + 4 * P, klOut, weightNoise, prepared, chain)
+        const args = [spec, core.f32(theta, P), core.f32(prepared, P), core.f32(chain, P), t, xt, u] as const
+        const outs = [core.f32(grad, P), core.f32(gradRho, P)] as const
+        const noise = { seed: opts.seed, stream: flipout ? VIB_STREAMS.flipoutSigns : VIB_STREAMS.noise, start: s * B }
+        const data_ = o.gradient.variational(flipout ? 'flipout' : 'vib', ...args, noise, ...outs)
+        addInto(core.f32(grad, 2 * P), core.f32(klGrad, 2 * P))
         const [weighted, raw] = core.f64(klOut, 2)
         const loss = data_ + weighted
         if (Number.isFinite(loss) && allFinite(core.f32(grad, 2 * P))) {

@@ -84,23 +84,6 @@ export function flipout_scratch_bytes(desc: usize): usize {
 // -------------------------------------------------------------------------------------
 
 /**
- * The batch's perturbation and chain factor of `P` parameters: dW_k = softplus(ρ_k)·ε_k and
- * chain_k = ε_k·sigmoid(ρ_k) (f64, stored f32), from ρ and the batch's standard normals ε.
- */
-export function flipout_prepare(rho: usize, eps: usize, P: i32, dW: usize, chain: usize): void {
-  for (let k = 0; k < P; k++) {
-    const at = <usize>k << 2;
-    const r = <f64>load<f32>(rho + at);
-    const e = <f64>load<f32>(eps + at);
-    const x = Math.exp(-Math.abs(r));
-    const sp = max(r, 0.0) + Math.log1p(x);
-    const sig = r >= 0 ? 1.0 / (1.0 + x) : x / (1.0 + x);
-    store<f32>(dW + at, <f32>(sp * e));
-    store<f32>(chain + at, <f32>(e * sig));
-  }
-}
-
-/**
  * Expands the Philox block j of four points (PHILOX_OUT, lanes = points) into sign rows
  * [128j, min(128j + 128, S)): f32 ±1 at `dst + r·rowStride`, lane q for point q. Lanes at or beyond
  * `lanes` get 0 when `pad` (a block's padded points), or are not written (an output's end).
@@ -263,7 +246,7 @@ function flipoutBackwardBlock(
  * VIB-CFM data term of a batch under flipout, and its gradient: loss = (1/n) Σ_p ‖v_p − u_p‖²
  * with v_p the field under point p's weights (module header), returned (f64); dloss/dμ to
  * `gradMu`, dloss/dρ to `gradRho` ([paramCount] f32 each, overwritten). `dW` and `chain` come from
- * flipout_prepare; point p draws the signs of point start + p under (seed, stream) (as
+ * vib_prepare; point p draws the signs of point start + p under (seed, stream) (as
  * flipout_signs); t, x_t, u as in train.ts. `scratch` holds flipout_scratch_bytes(desc) bytes,
  * 16-byte aligned. A non-finite loss comes back as such.
  */
@@ -317,7 +300,7 @@ export function flipout_loss_grad(
 }
 
 /**
- * The field v under flipout with the batch's perturbation `dW` (flipout_prepare) and the signs of
+ * The field v under flipout with the batch's perturbation `dW` (vib_prepare) and the signs of
  * points start … start + n − 1 under (seed, stream), as flipout_loss_grad samples it, written to
  * `out` (SoA [d][n]). `scratch` holds flipout_scratch_bytes(desc) bytes.
  */

@@ -114,14 +114,21 @@ export function vib_scratch_bytes(desc: usize): usize {
   return r >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
 
-/** vr = σ², chain = σ·sigmoid(ρ) = σ·dσ/dρ for `P` parameters, σ = softplus(ρ) in f64, stored f32. */
-function varianceAndChain(rho: usize, P: i32, vr: usize, chain: usize): void {
-  for (let k = 0; k < P; k++) {
-    const r = <f64>load<f32>(rho + (<usize>k << 2));
-    const e = Math.exp(-Math.abs(r));
-    const s = max(r, 0.0) + Math.log1p(e);
-    store<f32>(vr + (<usize>k << 2), <f32>(s * s));
-    store<f32>(chain + (<usize>k << 2), <f32>(s * sigmoidFrom(r, e)));
+/**
+ * The per-parameter values an estimator's kernel takes in place of ρ, from σ = softplus(ρ) and
+ * sg = sigmoid(ρ) (= dσ/dρ), in f64, stored f32 at parameter offset `at`:
+ *   local reparameterization (`eps` = 0): a = σ², chain = σ·sg
+ *   flipout (`eps` the batch's weight noise ε): a = σ·ε (the perturbation), chain = ε·sg
+ */
+// @ts-ignore: decorator
+@inline function storePrepared(sp: f64, sg: f64, eps: usize, at: usize, a: usize, chain: usize): void {
+  if (eps == 0) {
+    store<f32>(a + at, <f32>(sp * sp));
+    store<f32>(chain + at, <f32>(sp * sg));
+  } else {
+    const e = <f64>load<f32>(eps + at);
+    store<f32>(a + at, <f32>(sp * e));
+    store<f32>(chain + at, <f32>(e * sg));
   }
 }
 
@@ -259,11 +266,18 @@ function vibBackwardBlock(
 // -------------------------------------------------------------------------------------
 
 /**
- * σ² (`vr`) and σ·sigmoid(ρ) (`chain`), [P] f32 each, of `P` parameters ρ (σ = softplus(ρ), in
- * f64): what vib_loss_grad takes, formed once per batch (a batch cut into chunks shares them).
+ * What the kernels take in place of ρ, [P] f32 each (storePrepared): σ² and σ·sigmoid(ρ) for
+ * vib_loss_grad (`eps` = 0), or the perturbation σ·ε and ε·sigmoid(ρ) for flipout_loss_grad (`eps`
+ * the batch's weight noise), σ = softplus(ρ) in f64. Formed once per batch (a batch cut into
+ * chunks shares them); a training forms them in its vib_kl pass instead.
  */
-export function vib_prepare(rho: usize, P: i32, vr: usize, chain: usize): void {
-  varianceAndChain(rho, P, vr, chain);
+export function vib_prepare(rho: usize, eps: usize, P: i32, a: usize, chain: usize): void {
+  for (let k = 0; k < P; k++) {
+    const at = <usize>k << 2;
+    const r = <f64>load<f32>(rho + at);
+    const e = Math.exp(-Math.abs(r));
+    storePrepared(max(r, 0.0) + Math.log1p(e), sigmoidFrom(r, e), eps, at, a, chain);
+  }
 }
 
 /**
@@ -355,7 +369,9 @@ export function vib_forward(
 /**
  * KL(N(μ_k, σ_k²) ‖ N(0, s²)) = ln(s/σ_k) + (σ_k² + μ_k²)/(2s²) − ½ per parameter (σ = softplus(ρ)),
  * in f64. Writes out[0] = Σ_k c_k·KL_k and out[1] = Σ_k KL_k (f64) and ADDS c_k·∇KL_k to the
- * gradients: dKL/dμ = μ/s², dKL/dρ = (σ/s² − 1/σ)·sigmoid(ρ). `coef` is f32 [n] (c_k).
+ * gradients: dKL/dμ = μ/s², dKL/dρ = (σ/s² − 1/σ)·sigmoid(ρ). `coef` is f32 [n] (c_k). When `a`
+ * ≠ 0 it also writes what vib_prepare(rho, eps, n, a, chain) would, from the same σ: a training
+ * forms softplus once a step.
  */
 export function vib_kl(
   mu: usize,
@@ -366,6 +382,9 @@ export function vib_kl(
   gradMu: usize,
   gradRho: usize,
   out: usize,
+  eps: usize,
+  a: usize,
+  chain: usize,
 ): void {
   const s2 = priorScale * priorScale;
   const lnS = Math.log(priorScale);
@@ -377,12 +396,14 @@ export function vib_kl(
     const r = <f64>load<f32>(rho + at);
     const c = <f64>load<f32>(coef + at);
     const e = Math.exp(-Math.abs(r));
-    const sg = max(r, 0.0) + Math.log1p(e);
-    const kl = lnS - Math.log(sg) + (sg * sg + m * m) / (2.0 * s2) - 0.5;
+    const sp = max(r, 0.0) + Math.log1p(e);
+    const sig = sigmoidFrom(r, e);
+    const kl = lnS - Math.log(sp) + (sp * sp + m * m) / (2.0 * s2) - 0.5;
     raw += kl;
     weighted += c * kl;
     store<f32>(gradMu + at, load<f32>(gradMu + at) + <f32>((c * m) / s2));
-    store<f32>(gradRho + at, load<f32>(gradRho + at) + <f32>(c * (sg / s2 - 1.0 / sg) * sigmoidFrom(r, e)));
+    store<f32>(gradRho + at, load<f32>(gradRho + at) + <f32>(c * (sp / s2 - 1.0 / sp) * sig));
+    if (a != 0) storePrepared(sp, sig, eps, at, a, chain);
   }
   store<f64>(out, weighted);
   store<f64>(out, raw, 8);
