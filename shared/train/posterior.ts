@@ -23,15 +23,12 @@ export interface Compute {
   readonly threads: number
 }
 
-export interface PosteriorManifest {
-  readonly format: typeof MANIFEST_FORMAT
+/** What a training reports about itself, in memory (TrainedPosterior) and in its manifest alike. */
+interface TrainingRecord {
   readonly method: Method
   /** The method's hyperparameters, exactly as the training used them. */
   readonly hyperparameters: Readonly<Record<string, unknown>>
-  readonly spec: MlpSpec
-  readonly parameters: number
   readonly seed: number
-  readonly data: { readonly source: string; readonly n: number; readonly d: number; readonly file: string }
   readonly epochs: number
   /** Per epoch: the training loss (CFM loss; for VIB the data term; for AdamMCMC the energy). */
   readonly loss: readonly number[]
@@ -42,24 +39,21 @@ export interface PosteriorManifest {
   readonly nonFiniteSteps: number
   readonly wallSeconds: number
   readonly compute: Compute
+}
+
+export interface PosteriorManifest extends TrainingRecord {
+  readonly format: typeof MANIFEST_FORMAT
+  readonly spec: MlpSpec
+  readonly parameters: number
+  readonly data: { readonly source: string; readonly n: number; readonly d: number; readonly file: string }
   readonly samples: ReadonlyArray<{ readonly file: string; readonly sha256: string }>
   /** Free-form notes: what the method did that a reader should know (stopping epoch, pretraining). */
   readonly notes: readonly string[]
 }
 
-export interface TrainedPosterior {
-  readonly method: Method
-  readonly hyperparameters: Readonly<Record<string, unknown>>
-  readonly seed: number
+export interface TrainedPosterior extends TrainingRecord {
   readonly data: { readonly source: string; readonly points: Float32Array; readonly n: number; readonly d: number }
   readonly samples: readonly Mlp[]
-  readonly epochs: number
-  readonly loss: readonly number[]
-  readonly kl?: readonly number[]
-  readonly acceptance?: readonly number[]
-  readonly nonFiniteSteps: number
-  readonly wallSeconds: number
-  readonly compute: Compute
   readonly notes?: readonly string[]
 }
 
